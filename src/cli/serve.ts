@@ -1,0 +1,85 @@
+import { userInfo } from 'node:os';
+import { profilePaths } from '../config/paths.js';
+import { profileExists, type Endpoint } from '../config/profile.js';
+import { Daemon } from '../daemon/daemon.js';
+import { initProfile, unlockProfile, type UnlockedProfile } from '../daemon/profile.js';
+import { WaxsealError } from '../util/errors.js';
+import { COMMON_OPTIONS, type Command } from './command.js';
+import { dataDirFrom, secretAccess } from './context.js';
+
+/** HOST:PORT, [v6]:PORT or PORT; port 0 picks a free one. */
+export function parseEndpoint(text: string, what: string): Endpoint {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port > 65535) {
+    throw new WaxsealError('EUSAGE', `${what}: expected HOST:PORT (for example 127.0.0.1:1984), got "${text}"`);
+  }
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+function defaultEmail(): string {
+  const user = (() => {
+    try {
+      return userInfo().username.toLowerCase().replace(/[^a-z0-9._-]/g, '') || 'me';
+    } catch {
+      return 'me';
+    }
+  })();
+  return `${user}@localhost`;
+}
+
+export const serve: Command = {
+  summary: 'run the daemon (creates a default profile on first run)',
+  usage: 'waxseal serve [--imap HOST:PORT] [--smtp HOST:PORT] [--offline] [--email ADDRESS] [--data-dir DIR]',
+  help: `Unlocks the profile and serves it until stopped (Ctrl+C).
+On first run, with no profile in DIR, creates one for --email (default USER@localhost).
+Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
+  options: {
+    ...COMMON_OPTIONS,
+    imap: { type: 'string' },
+    smtp: { type: 'string' },
+    offline: { type: 'boolean' },
+    email: { type: 'string' },
+  },
+  async run(v) {
+    const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
+    const imap = typeof v.imap === 'string' ? parseEndpoint(v.imap, '--imap') : undefined;
+    const smtp = typeof v.smtp === 'string' ? parseEndpoint(v.smtp, '--smtp') : undefined;
+    const access = secretAccess();
+    let unlocked: UnlockedProfile;
+    if (profileExists(profilePaths(dataDir).config)) {
+      unlocked = await unlockProfile({ dataDir, ...access });
+    } else {
+      const email = typeof v.email === 'string' ? v.email : defaultEmail();
+      process.stdout.write(`First run: creating profile ${email} in ${dataDir}\n`);
+      unlocked = await initProfile({ dataDir, email, ...access });
+    }
+    const daemon = await Daemon.start({ unlocked, ...(imap ? { imap } : {}), ...(smtp ? { smtp } : {}), offline: Boolean(v.offline) });
+    const s = daemon.status();
+    const lines = [
+      `Waxseal ${s.version} serving ${s.email}`,
+      `  data:    ${s.dataDir}`,
+      `  secret:  ${s.secretStore === 'keychain' ? 'OS keychain' : 'passphrase-wrapped file'}`,
+      `  store:   ${s.mailboxes.length} mailboxes, ${s.mailboxes.reduce((n, m) => n + m.messages, 0)} messages`,
+      `  control: http://127.0.0.1:${daemon.controlPort} (token in ${unlocked.paths.controlToken})`,
+      `  IMAP:    not built yet (would listen on ${fmt(imap ?? unlocked.profile.imap)})`,
+      `  SMTP:    not built yet (would listen on ${fmt(smtp ?? unlocked.profile.smtp)})`,
+      'Ready. Stop with Ctrl+C.',
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.stdout.write('Stopping…\n');
+        daemon.stop().then(resolve, resolve);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    process.stdout.write('Stopped.\n');
+    return 0;
+  },
+};
+
+function fmt(e: Endpoint): string {
+  return `${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
+}

@@ -1,0 +1,31 @@
+import { profilePaths } from '../config/paths.js';
+import { readProfile } from '../config/profile.js';
+import { callControl } from '../daemon/control.js';
+import type { DaemonStatus } from '../daemon/daemon.js';
+import { COMMON_OPTIONS, type Command } from './command.js';
+import { dataDirFrom, out } from './context.js';
+
+export const status: Command = {
+  summary: 'show the profile and what the running daemon is doing',
+  usage: 'waxseal status [--data-dir DIR] [--json]',
+  help: 'Reads the profile settings and asks the running daemon (if any) over its control API.\nNeeds no passphrase.',
+  options: { ...COMMON_OPTIONS, json: { type: 'boolean' } },
+  async run(v) {
+    const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
+    const paths = profilePaths(dataDir);
+    const profile = readProfile(paths.config);
+    const live = (await callControl(paths, '/v1/status')) as DaemonStatus | undefined;
+    const data = { email: profile.email, dataDir, secretStore: profile.secretStore, running: live !== undefined, daemon: live ?? null };
+    out(Boolean(v.json), data, () => {
+      const lines = [`Profile ${profile.email} (${dataDir})`, `  secret: ${profile.secretStore}`];
+      if (!live) return [...lines, '  daemon: not running (start it with `waxseal serve`)'].join('\n');
+      lines.push(`  daemon: running, pid ${live.pid}, since ${live.startedAt}${live.offline ? ', offline' : ''}`);
+      for (const [name, s] of Object.entries(live.services)) {
+        lines.push(`  ${name}: ${s.state}${s.port ? ` on ${s.host}:${s.port}` : ''}`);
+      }
+      for (const m of live.mailboxes) lines.push(`  ${m.name.padEnd(12)} ${String(m.messages).padStart(6)} messages, ${m.unseen} unseen`);
+      return lines.join('\n');
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,120 @@
+/**
+ * A profile's settings (config.json): device-local, never replicated, holds no secret.
+ * Reading it rejects unknown keys and wrong types with a message naming the key, so a
+ * hand-edited file fails loudly instead of being half-applied.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { WaxsealError } from '../util/errors.js';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface ProfileConfig {
+  version: 1;
+  /** Random id naming this profile in the OS keychain. */
+  profileId: string;
+  /** This device's id, used in edit stamps. */
+  device: string;
+  email: string;
+  name: string;
+  secretStore: 'keychain' | 'passphrase';
+  imap: Endpoint;
+  smtp: Endpoint;
+  offline: boolean;
+  createdAt: string;
+}
+
+/** LEAP's ports; loopback only unless the user says otherwise. */
+export const DEFAULT_IMAP: Endpoint = { host: '127.0.0.1', port: 1984 };
+export const DEFAULT_SMTP: Endpoint = { host: '127.0.0.1', port: 2013 };
+
+const EMAIL = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+$/;
+
+export function validEmail(email: string): boolean {
+  return EMAIL.test(email) && email.length <= 254;
+}
+
+export function newProfile(opts: { email: string; name?: string; secretStore: ProfileConfig['secretStore'] }): ProfileConfig {
+  if (!validEmail(opts.email)) throw new WaxsealError('EUSAGE', `"${opts.email}" is not an email address`);
+  return {
+    version: 1,
+    profileId: randomBytes(8).toString('hex'),
+    device: randomBytes(6).toString('hex'),
+    email: opts.email,
+    name: opts.name ?? '',
+    secretStore: opts.secretStore,
+    imap: { ...DEFAULT_IMAP },
+    smtp: { ...DEFAULT_SMTP },
+    offline: false,
+    createdAt: new Date().toISOString(),
+  };
+}
+
+type Check = (v: unknown) => boolean;
+const isString: Check = (v) => typeof v === 'string';
+const isBool: Check = (v) => typeof v === 'boolean';
+const isEndpoint: Check = (v) => {
+  const e = v as Endpoint;
+  return (
+    typeof e === 'object' && e !== null && Object.keys(e).sort().join() === 'host,port' &&
+    typeof e.host === 'string' && Number.isInteger(e.port) && e.port >= 0 && e.port <= 65535
+  );
+};
+const SCHEMA: Record<keyof ProfileConfig, Check> = {
+  version: (v) => v === 1,
+  profileId: (v) => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v),
+  device: (v) => typeof v === 'string' && /^[0-9a-z]{1,32}$/.test(v),
+  email: (v) => typeof v === 'string' && validEmail(v),
+  name: isString,
+  secretStore: (v) => v === 'keychain' || v === 'passphrase',
+  imap: isEndpoint,
+  smtp: isEndpoint,
+  offline: isBool,
+  createdAt: isString,
+};
+
+export function parseProfile(text: string, file: string): ProfileConfig {
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new WaxsealError('ECONFIG', `${file} is not valid JSON`, { cause: err });
+  }
+  if (typeof data !== 'object' || data === null) throw new WaxsealError('ECONFIG', `${file} must hold a JSON object`);
+  for (const key of Object.keys(data)) {
+    if (!(key in SCHEMA)) throw new WaxsealError('ECONFIG', `${file}: unknown setting "${key}"`);
+  }
+  for (const [key, check] of Object.entries(SCHEMA)) {
+    if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);
+  }
+  return data as unknown as ProfileConfig;
+}
+
+export function profileExists(file: string): boolean {
+  return existsSync(file);
+}
+
+export function readProfile(file: string): ProfileConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new WaxsealError('ENOPROFILE', `No Waxseal profile at ${dirname(file)}; create one with \`waxseal init --email ADDRESS\``);
+    }
+    throw new WaxsealError('ECONFIG', `Could not read ${file}`, { cause: err });
+  }
+  return parseProfile(text, file);
+}
+
+/** Write atomically (temp file + rename) so a crash never leaves half a config. */
+export function writeProfile(file: string, profile: ProfileConfig): void {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(profile, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+}

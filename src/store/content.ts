@@ -1,0 +1,216 @@
+/**
+ * Immutable content: messages split into a skeleton and content-addressed parts.
+ *
+ * The skeleton is the raw message with the large leaf bodies cut out: every header,
+ * boundary line, preamble and epilogue stays in it, byte for byte. Each cut body is stored
+ * as it arrived (still transfer-encoded) in `part` documents of at most `chunkSize` bytes,
+ * keyed by a keyed hash of their bytes, so an attachment received twice is stored once.
+ * Bodies under `inlineMax` stay in the skeleton: a part document costs a write and a read,
+ * and small bodies are rarely shared. Reassembly is concatenation, so it is exact for any
+ * input the MIME parser accepts, including malformed MIME.
+ */
+import { WaxsealError } from '../util/errors.js';
+import { parseMime, leaves, toStored, type MimeNode } from '../mime/tree.js';
+import type { MessageMeta, Segment } from './kinds.js';
+import type { Sealer, SealedDoc } from './seal.js';
+import type { PouchDb } from './pouch.js';
+
+export interface ContentOptions {
+  /** Leaf bodies at least this long go to part documents. */
+  inlineMax: number;
+  /** Part documents hold at most this many bytes. */
+  chunkSize: number;
+  /** How many opened message documents to keep in memory. */
+  cacheMessages: number;
+  /** Compute cached IMAP structures for a message (injected so store need not know IMAP). */
+  describe?: (raw: Buffer, root: MimeNode) => { envelope: unknown; body: unknown };
+}
+
+export const DEFAULT_CONTENT_OPTIONS: ContentOptions = {
+  inlineMax: 8 * 1024,
+  chunkSize: 256 * 1024,
+  cacheMessages: 2_000,
+};
+
+export interface SplitMessage {
+  key: string;
+  meta: MessageMeta;
+  skeleton: Buffer;
+  parts: Array<{ logical: string; bytes: Buffer }>;
+}
+
+export function splitMessage(raw: Buffer, sealer: Sealer, opts: ContentOptions): SplitMessage {
+  const root = parseMime(raw);
+  const skeletonPieces: Buffer[] = [];
+  const seg: Segment[] = [];
+  const parts: Array<{ logical: string; bytes: Buffer }> = [];
+  let cursor = 0;
+  let skelLen = 0;
+  const keep = (from: number, to: number) => {
+    if (to <= from) return;
+    seg.push([from, to - from, skelLen]);
+    skeletonPieces.push(raw.subarray(from, to));
+    skelLen += to - from;
+  };
+  for (const leaf of leaves(root)) {
+    const len = leaf.end - leaf.bodyStart;
+    if (len < opts.inlineMax) continue;
+    keep(cursor, leaf.bodyStart);
+    const chunks: Array<[string, number]> = [];
+    for (let at = leaf.bodyStart; at < leaf.end; at += opts.chunkSize) {
+      const bytes = raw.subarray(at, Math.min(at + opts.chunkSize, leaf.end));
+      const logical = sealer.contentKey(bytes);
+      parts.push({ logical, bytes });
+      chunks.push([logical, bytes.length]);
+    }
+    seg.push([leaf.bodyStart, len, chunks]);
+    cursor = leaf.end;
+  }
+  keep(cursor, raw.length);
+  const meta: MessageMeta = { size: raw.length, tree: toStored(root), seg };
+  if (opts.describe) Object.assign(meta, opts.describe(raw, root));
+  return { key: sealer.contentKey(raw), meta, skeleton: Buffer.concat(skeletonPieces, skelLen), parts };
+}
+
+export interface StoredMessage {
+  key: string;
+  meta: MessageMeta;
+  skeleton: Buffer;
+}
+
+export class ContentRepo {
+  readonly #db: PouchDb;
+  readonly #sealer: Sealer;
+  readonly #opts: ContentOptions;
+  readonly #cache = new Map<string, StoredMessage>();
+
+  constructor(db: PouchDb, sealer: Sealer, opts: ContentOptions) {
+    this.#db = db;
+    this.#sealer = sealer;
+    this.#opts = opts;
+  }
+
+  /** The storage id of a message, for diagnostics and tests; says nothing without the key. */
+  messageDocId(key: string): string {
+    return this.#sealer.docId('message', key);
+  }
+
+  split(raw: Buffer): SplitMessage {
+    return splitMessage(raw, this.#sealer, this.#opts);
+  }
+
+  /** Sealed documents for split messages; parts shared between messages appear once. */
+  seal(messages: SplitMessage[]): SealedDoc[] {
+    const docs = new Map<string, SealedDoc>();
+    for (const m of messages) {
+      for (const p of m.parts) {
+        const id = this.#sealer.docId('part', p.logical);
+        if (!docs.has(id)) docs.set(id, this.#sealer.seal({ kind: 'part', logical: p.logical, blob: p.bytes }));
+      }
+      const id = this.#sealer.docId('message', m.key);
+      if (!docs.has(id)) docs.set(id, this.#sealer.seal({ kind: 'message', logical: m.key, meta: m.meta, blob: m.skeleton }));
+    }
+    return [...docs.values()];
+  }
+
+  /**
+   * Write sealed content. An id that already exists holds the same bytes (ids are keyed
+   * content hashes), so a conflict means "already stored" and is not an error.
+   */
+  async write(docs: SealedDoc[]): Promise<void> {
+    if (docs.length === 0) return;
+    const results = await this.#db.bulkDocs(docs);
+    for (const r of results) {
+      if (r.error && r.status !== 409) {
+        throw new WaxsealError('ESTORE', `Could not write message content: ${String(r.message ?? r.error)}`);
+      }
+    }
+  }
+
+  async has(keys: string[]): Promise<Set<string>> {
+    const ids = keys.map((k) => this.#sealer.docId('message', k));
+    const res = await this.#db.allDocs({ keys: ids });
+    const present = new Set<string>();
+    res.rows.forEach((row, i) => {
+      if (row.value && !row.value.deleted) present.add(keys[i]!);
+    });
+    return present;
+  }
+
+  async message(key: string): Promise<StoredMessage> {
+    const cached = this.#cache.get(key);
+    if (cached) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      return cached;
+    }
+    const id = this.#sealer.docId('message', key);
+    let doc: SealedDoc;
+    try {
+      doc = (await this.#db.get(id)) as unknown as SealedDoc;
+    } catch (err) {
+      throw missingOr(err, `message ${id}`);
+    }
+    const open = this.#sealer.open<MessageMeta>(doc, 'message');
+    const stored = { key, meta: open.meta, skeleton: open.blob };
+    this.#cache.set(key, stored);
+    if (this.#cache.size > this.#opts.cacheMessages) this.#cache.delete(this.#cache.keys().next().value!);
+    return stored;
+  }
+
+  /** Bytes [start, end) of the raw message, reading only the part documents that overlap. */
+  async read(key: string, start = 0, end?: number): Promise<Buffer> {
+    const msg = await this.message(key);
+    const stop = Math.min(end ?? msg.meta.size, msg.meta.size);
+    if (start >= stop) return Buffer.alloc(0);
+    const wanted: string[] = [];
+    type Piece = Buffer | { chunk: string; from: number; to: number };
+    const pieces: Piece[] = [];
+    for (const [off, len, ref] of msg.meta.seg) {
+      const a = Math.max(start, off);
+      const b = Math.min(stop, off + len);
+      if (a >= b) continue;
+      if (typeof ref === 'number') {
+        pieces.push(msg.skeleton.subarray(ref + a - off, ref + b - off));
+        continue;
+      }
+      let chunkStart = off;
+      for (const [logical, chunkLen] of ref) {
+        const ca = Math.max(a, chunkStart);
+        const cb = Math.min(b, chunkStart + chunkLen);
+        if (ca < cb) {
+          wanted.push(logical);
+          pieces.push({ chunk: logical, from: ca - chunkStart, to: cb - chunkStart });
+        }
+        chunkStart += chunkLen;
+      }
+    }
+    const chunks = await this.#parts(wanted);
+    return Buffer.concat(pieces.map((p) => (Buffer.isBuffer(p) ? p : chunks.get(p.chunk)!.subarray(p.from, p.to))));
+  }
+
+  async #parts(logicals: string[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const unique = [...new Set(logicals)];
+    if (unique.length === 0) return out;
+    const ids = unique.map((l) => this.#sealer.docId('part', l));
+    const res = await this.#db.allDocs({ keys: ids, include_docs: true });
+    res.rows.forEach((row, i) => {
+      const doc = row.doc;
+      if (!doc) throw new WaxsealError('EMISSING', `Part ${ids[i]} of a message is missing from the store`);
+      const open = this.#sealer.open(doc as unknown as SealedDoc, 'part');
+      if (this.#sealer.contentKey(open.blob) !== unique[i]) {
+        throw new WaxsealError('ETAMPERED', `Part ${ids[i]} does not match its content key`);
+      }
+      out.set(unique[i]!, open.blob);
+    });
+    return out;
+  }
+}
+
+export function missingOr(err: unknown, what: string): WaxsealError {
+  if ((err as { status?: number })?.status === 404) {
+    return new WaxsealError('EMISSING', `The ${what} is not in the store`, { cause: err });
+  }
+  return new WaxsealError('ESTORE', `Could not read the ${what}`, { cause: err });
+}

@@ -1,0 +1,166 @@
+/**
+ * Mutable state: mailbox and entry documents. These are the only documents that change, so
+ * the only ones that can conflict when two devices edit while apart. Conflicts are resolved
+ * by merging every leaf revision field by field (kinds.ts) and writing the merge as the
+ * winner while deleting the losers; every device computes the same merge.
+ */
+import { randomUUID } from 'node:crypto';
+import { WaxsealError } from '../util/errors.js';
+import type { Hlc } from '../util/hlc.js';
+import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox } from './kinds.js';
+import type { PouchDb, PouchDocument } from './pouch.js';
+import type { SealedDoc, Sealer } from './seal.js';
+
+export interface NewEntry {
+  mailbox: string;
+  message: string;
+  size: number;
+  date: number;
+  flags?: string[];
+  /** Deterministic logical id (e.g. from the provider's UID), so two devices make one entry. */
+  key?: string;
+}
+
+export interface OpenedState {
+  id: string;
+  rev: string;
+  kind: 'mailbox' | 'entry';
+  logical: string;
+  meta: MailboxMeta | EntryMeta;
+}
+
+const UPDATE_TRIES = 5;
+
+export class StateRepo {
+  readonly #db: PouchDb;
+  readonly #sealer: Sealer;
+  readonly #hlc: Hlc;
+
+  constructor(db: PouchDb, sealer: Sealer, hlc: Hlc) {
+    this.#db = db;
+    this.#sealer = sealer;
+    this.#hlc = hlc;
+  }
+
+  get db(): PouchDb {
+    return this.#db;
+  }
+
+  open(doc: PouchDocument): OpenedState {
+    const opened = this.#sealer.open(doc as SealedDoc);
+    if (opened.kind !== 'mailbox' && opened.kind !== 'entry') {
+      throw new WaxsealError('ETAMPERED', `Document ${doc._id} has kind ${opened.kind}, which does not belong in the state database`);
+    }
+    return { id: doc._id, rev: doc._rev!, kind: opened.kind, logical: opened.logical, meta: opened.meta as unknown as MailboxMeta };
+  }
+
+  entryId(logical: string): string {
+    return this.#sealer.docId('entry', logical);
+  }
+
+  mailboxId(logical: string): string {
+    return this.#sealer.docId('mailbox', logical);
+  }
+
+  newMailbox(name: string, specialUse: string | null = null): { logical: string; doc: SealedDoc } {
+    const logical = randomUUID();
+    const t = this.#hlc.now();
+    const meta: MailboxMeta = { name: [name, t], specialUse, subscribed: [true, t], deleted: [false, t] };
+    return { logical, doc: this.#sealer.seal({ kind: 'mailbox', logical, meta }) };
+  }
+
+  newEntries(entries: NewEntry[]): Array<{ logical: string; doc: SealedDoc }> {
+    return entries.map((e) => {
+      const t = this.#hlc.now();
+      const logical = e.key ?? randomUUID();
+      const flags: EntryMeta['flags'] = {};
+      for (const f of [...new Set(e.flags ?? [])].sort()) flags[f] = [true, t];
+      const meta: EntryMeta = { mailbox: e.mailbox, message: e.message, size: e.size, date: e.date, flags, expunged: [false, t] };
+      return { logical, doc: this.#sealer.seal({ kind: 'entry', logical, meta }) };
+    });
+  }
+
+  /** Write new documents; an existing id is left alone (a deterministic key seen twice). */
+  async create(docs: SealedDoc[]): Promise<Set<string>> {
+    const results = await this.#db.bulkDocs(docs);
+    const existing = new Set<string>();
+    results.forEach((r, i) => {
+      if (r.status === 409) existing.add(docs[i]!._id);
+      else if (r.error) throw new WaxsealError('ESTORE', `Could not write state: ${String(r.message ?? r.error)}`);
+    });
+    return existing;
+  }
+
+  /**
+   * Change documents by logical id; `mutate` gets a stamp to put on the registers it sets and
+   * returns the new meta, or undefined to leave that document alone. Retries on conflict.
+   */
+  async update<M extends MailboxMeta | EntryMeta>(
+    kind: 'mailbox' | 'entry',
+    logicals: string[],
+    mutate: (meta: M, stamp: string, logical: string) => M | undefined,
+  ): Promise<number> {
+    let pending = [...new Set(logicals)];
+    let changed = 0;
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === UPDATE_TRIES) throw new WaxsealError('ESTORE', `Could not update ${pending.length} ${kind}(s): they kept changing`);
+      const ids = pending.map((l) => this.#sealer.docId(kind, l));
+      const res = await this.#db.allDocs({ keys: ids, include_docs: true });
+      const writes: PouchDocument[] = [];
+      const byId = new Map<string, string>();
+      res.rows.forEach((row, i) => {
+        if (!row.doc) throw new WaxsealError('EMISSING', `No such ${kind} ${ids[i]}`);
+        const opened = this.#sealer.open<M>(row.doc as SealedDoc, kind);
+        const next = mutate(opened.meta, this.#hlc.now(), opened.logical);
+        if (next === undefined) return;
+        const sealed = this.#sealer.seal({ kind, logical: opened.logical, meta: next });
+        writes.push({ ...sealed, _rev: row.doc._rev });
+        byId.set(sealed._id, opened.logical);
+      });
+      if (writes.length === 0) break;
+      const results = await this.#db.bulkDocs(writes);
+      pending = [];
+      results.forEach((r, i) => {
+        if (r.status === 409) pending.push(byId.get(writes[i]!._id)!);
+        else if (r.error) throw new WaxsealError('ESTORE', `Could not update a ${kind}: ${String(r.message ?? r.error)}`);
+        else changed++;
+      });
+    }
+    return changed;
+  }
+
+  /**
+   * Merge the conflicting revisions of one document into its winning revision and delete the
+   * losers. Returns false when there was nothing to merge. Damaged revisions are dropped from
+   * the merge (and reported by the caller through the thrown error of the next open).
+   */
+  async resolve(id: string): Promise<boolean> {
+    const doc = await this.#db.get(id, { conflicts: true });
+    const losers = doc._conflicts ?? [];
+    if (losers.length === 0) return false;
+    const winner = this.open(doc);
+    let merged = winner.meta;
+    for (const rev of losers) {
+      const other = await this.#db.get(id, { rev });
+      const opened = this.open(other);
+      merged = winner.kind === 'entry' ? mergeEntry(merged as EntryMeta, opened.meta as EntryMeta) : mergeMailbox(merged as MailboxMeta, opened.meta as MailboxMeta);
+      this.#observe(opened.meta);
+    }
+    const writes: PouchDocument[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
+    if (JSON.stringify(merged) !== JSON.stringify(winner.meta)) {
+      writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: merged }), _rev: winner.rev });
+    }
+    await this.#db.bulkDocs(writes);
+    return true;
+  }
+
+  /** Keep our clock ahead of stamps made elsewhere, so our next edit wins over theirs. */
+  #observe(meta: MailboxMeta | EntryMeta): void {
+    if ('flags' in meta) {
+      for (const reg of Object.values(meta.flags)) this.#hlc.observe(reg[1]);
+      this.#hlc.observe(meta.expunged[1]);
+    } else {
+      this.#hlc.observe(meta.name[1]);
+    }
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The sealed message store: three databases under one directory.
+ *
+ *   content/  immutable message and part documents            (replicates)
+ *   state/    mutable mailbox and entry documents             (replicates)
+ *   local/    the device-local UID index, sealed with its own key (never replicates)
+ *
+ * Content and state are separate databases so the index follows a feed of small documents
+ * only, and so immutable content keeps no revision history.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { WaxsealError } from '../util/errors.js';
+import { Hlc } from '../util/hlc.js';
+import { withDefaults } from '../util/options.js';
+import type { DerivedKeys } from '../secrets/root.js';
+import { ContentRepo, DEFAULT_CONTENT_OPTIONS, type ContentOptions, type SplitMessage } from './content.js';
+import { liveFlags, type EntryMeta, type MailboxMeta } from './kinds.js';
+import { openPouch, type PouchDb } from './pouch.js';
+import { Sealer, type SealedDoc } from './seal.js';
+import { StateRepo } from './state.js';
+import { UidIndex, type IndexedEntry, type IndexedMailbox } from './uid-index.js';
+
+export interface StoreOptions {
+  dir: string;
+  keys: DerivedKeys;
+  /** Device id for edit stamps; random per open when not given. */
+  device?: string;
+  content?: Partial<ContentOptions>;
+}
+
+export interface ImportItem {
+  raw: Buffer;
+  flags?: string[];
+  /** INTERNALDATE; now when not given. */
+  date?: Date;
+  /** Deterministic entry key (see NewEntry.key). */
+  key?: string;
+}
+
+export interface Imported {
+  entry: string;
+  message: string;
+  uid: number | undefined;
+}
+
+export interface FlagChange {
+  add?: string[];
+  remove?: string[];
+  /** Replace the whole flag set (IMAP STORE FLAGS). */
+  set?: string[];
+}
+
+/**
+ * A store opened with the wrong secret would report every document as tampered with. Ids are
+ * keyed too, so no fixed document can be looked up; instead a few existing local documents
+ * are opened first: if none opens, the secret is wrong (one damaged document would not fail
+ * them all), and that is one clear error before anything is read or written.
+ */
+async function checkKey(local: PouchDb, sealer: Sealer, dir: string): Promise<void> {
+  const res = await local.allDocs({ include_docs: true, limit: 3 });
+  if (res.rows.length === 0) return;
+  const opens = res.rows.some((row) => {
+    try {
+      sealer.open(row.doc as unknown as SealedDoc);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!opens) {
+    throw new WaxsealError('EWRONGKEY', `The store at ${dir} was sealed with a different secret; nothing was read or changed`);
+  }
+}
+
+export class Store {
+  readonly content: ContentRepo;
+  readonly state: StateRepo;
+  readonly index: UidIndex;
+  readonly dir: string;
+  readonly #dbs: PouchDb[];
+
+  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
+    this.dir = dir;
+    this.#dbs = [dbs.content, dbs.state, dbs.local];
+    const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
+    const hlc = new Hlc(opts.device ?? randomBytes(6).toString('hex'));
+    this.content = new ContentRepo(dbs.content, sealer, withDefaults('store content', DEFAULT_CONTENT_OPTIONS, opts.content));
+    this.state = new StateRepo(dbs.state, sealer, hlc);
+    const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
+    this.index = new UidIndex(dbs.local, indexSealer, this.state);
+  }
+
+  static async open(opts: StoreOptions): Promise<Store> {
+    const dir = opts.dir;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const dbs = {
+        content: openPouch(join(dir, 'content'), { revsLimit: 1, autoCompaction: true }),
+        state: openPouch(join(dir, 'state'), { revsLimit: 100, autoCompaction: true }),
+        local: openPouch(join(dir, 'local'), { revsLimit: 1, autoCompaction: true }),
+      };
+      await checkKey(dbs.local, new Sealer({ sealKey: opts.keys.index, idKey: opts.keys.index }), dir);
+      const store = new Store(dir, dbs, opts.keys, opts);
+      await store.index.load();
+      return store;
+    } catch (err) {
+      if (err instanceof WaxsealError) throw err;
+      const locked = /lock/i.test(String((err as Error)?.message));
+      throw new WaxsealError(
+        locked ? 'ELOCKED' : 'ESTORE',
+        locked ? `The store at ${dir} is in use by another Waxseal process` : `Could not open the store at ${dir}`,
+        { cause: err },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#dbs.map((db) => db.close()));
+  }
+
+  mailboxes(): IndexedMailbox[] {
+    return this.index.mailboxes();
+  }
+
+  mailboxByName(name: string): IndexedMailbox | undefined {
+    return this.mailboxes().find((m) => m.meta.name[0] === name);
+  }
+
+  async createMailbox(name: string, specialUse: string | null = null): Promise<IndexedMailbox> {
+    if (this.mailboxByName(name)) throw new WaxsealError('EEXISTS', `Mailbox "${name}" already exists`);
+    const { logical, doc } = this.state.newMailbox(name, specialUse);
+    await this.state.create([doc]);
+    await this.index.catchUp();
+    return this.index.mailbox(logical)!;
+  }
+
+  async renameMailbox(logical: string, name: string): Promise<void> {
+    await this.state.update<MailboxMeta>('mailbox', [logical], (m, t) => ({ ...m, name: [name, t] }));
+    await this.index.catchUp();
+  }
+
+  async deleteMailbox(logical: string): Promise<void> {
+    await this.state.update<MailboxMeta>('mailbox', [logical], (m, t) => ({ ...m, deleted: [true, t] }));
+    await this.index.catchUp();
+  }
+
+  /**
+   * Store messages in a mailbox: content first, then the entries that point at it, so a
+   * crash between the two leaves only unreferenced (invisible) content, never a dangling
+   * entry. One bulk write for each, however many messages.
+   */
+  async import(mailbox: string, items: ImportItem[]): Promise<Imported[]> {
+    if (!this.index.mailbox(mailbox)) throw new WaxsealError('ENOMAILBOX', 'No such mailbox');
+    const split: SplitMessage[] = items.map((item) => this.content.split(item.raw));
+    await this.content.write(this.content.seal(split));
+    const entries = this.state.newEntries(
+      items.map((item, i) => ({
+        mailbox,
+        message: split[i]!.key,
+        size: item.raw.length,
+        date: (item.date ?? new Date()).getTime(),
+        flags: item.flags ?? [],
+        ...(item.key !== undefined ? { key: item.key } : {}),
+      })),
+    );
+    await this.state.create(entries.map((e) => e.doc));
+    await this.index.catchUp();
+    const mbx = this.index.mailbox(mailbox);
+    const uidOf = new Map<string, number>();
+    for (const e of mbx?.entries.values() ?? []) uidOf.set(e.logical, e.uid);
+    return entries.map((e, i) => ({ entry: e.logical, message: split[i]!.key, uid: uidOf.get(e.logical) }));
+  }
+
+  async setFlags(entries: string[], change: FlagChange): Promise<number> {
+    const n = await this.state.update<EntryMeta>('entry', entries, (m, t) => {
+      const flags = { ...m.flags };
+      const current = new Set(liveFlags(m));
+      const target = new Set(change.set ?? current);
+      for (const f of change.add ?? []) target.add(f);
+      for (const f of change.remove ?? []) target.delete(f);
+      let touched = false;
+      for (const f of new Set([...current, ...target])) {
+        if (current.has(f) !== target.has(f)) {
+          flags[f] = [target.has(f), t];
+          touched = true;
+        }
+      }
+      if (!touched) return undefined;
+      return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
+    });
+    await this.index.catchUp();
+    return n;
+  }
+
+  async expunge(entries: string[]): Promise<number> {
+    const n = await this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }));
+    await this.index.catchUp();
+    return n;
+  }
+
+  /** The raw message of an entry, or a byte range of it. */
+  read(entry: IndexedEntry, start?: number, end?: number): Promise<Buffer> {
+    return this.content.read(entry.meta.message, start, end);
+  }
+}

@@ -46,24 +46,29 @@ export function splitMessage(raw: Buffer, sealer: Sealer, opts: ContentOptions):
   const parts: Array<{ logical: string; bytes: Buffer }> = [];
   let cursor = 0;
   let skelLen = 0;
+  const chunked = (from: number, to: number) => {
+    const chunks: Array<[string, number]> = [];
+    for (let at = from; at < to; at += opts.chunkSize) {
+      const bytes = raw.subarray(at, Math.min(at + opts.chunkSize, to));
+      const logical = sealer.contentKey(bytes);
+      parts.push({ logical, bytes });
+      chunks.push([logical, bytes.length]);
+    }
+    seg.push([from, to - from, chunks]);
+  };
+  // Stretches of skeleton longer than a chunk (a 50 MB header, a huge preamble) are chunked
+  // like bodies, so no document outgrows what a CouchDB server accepts (8 MB by default).
   const keep = (from: number, to: number) => {
     if (to <= from) return;
+    if (to - from >= opts.chunkSize) return chunked(from, to);
     seg.push([from, to - from, skelLen]);
     skeletonPieces.push(raw.subarray(from, to));
     skelLen += to - from;
   };
   for (const leaf of leaves(root)) {
-    const len = leaf.end - leaf.bodyStart;
-    if (len < opts.inlineMax) continue;
+    if (leaf.end - leaf.bodyStart < opts.inlineMax) continue;
     keep(cursor, leaf.bodyStart);
-    const chunks: Array<[string, number]> = [];
-    for (let at = leaf.bodyStart; at < leaf.end; at += opts.chunkSize) {
-      const bytes = raw.subarray(at, Math.min(at + opts.chunkSize, leaf.end));
-      const logical = sealer.contentKey(bytes);
-      parts.push({ logical, bytes });
-      chunks.push([logical, bytes.length]);
-    }
-    seg.push([leaf.bodyStart, len, chunks]);
+    chunked(leaf.bodyStart, leaf.end);
     cursor = leaf.end;
   }
   keep(cursor, raw.length);

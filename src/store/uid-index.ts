@@ -75,6 +75,8 @@ export class UidIndex extends EventEmitter {
   readonly #slots = new Map<string, EntrySlot>();
   readonly #revs = new Map<string, string>();
   readonly #pending = new Map<string, { id: string; logical: string; meta: EntryMeta }>();
+  readonly #maxUid = new Map<string, number>();
+  readonly #unsorted = new Set<IndexedMailbox>();
   #lastSeq: number | string = 0;
   #running: Promise<void> = Promise.resolve();
   rebuilt = false;
@@ -136,6 +138,7 @@ export class UidIndex extends EventEmitter {
         this.#apply(change.doc, changes, dirty);
       }
       this.#lastSeq = res.last_seq;
+      this.#sort();
       await this.#persist(dirty);
       for (const c of changes.values()) this.emit('change', c);
     }
@@ -197,7 +200,7 @@ export class UidIndex extends EventEmitter {
       const known = mbx.entries.get(slot.uid);
       if (slot.h === h) {
         // Replayed on start, or a write that changed nothing: same UID, same MODSEQ.
-        if (!expunged && !known) mbx.entries.set(slot.uid, { id, logical, uid: slot.uid, modseq: slot.modseq, meta });
+        if (!expunged && !known) this.#insert(mbx, { id, logical, uid: slot.uid, modseq: slot.modseq, meta });
         return;
       }
       slot.h = h;
@@ -208,10 +211,31 @@ export class UidIndex extends EventEmitter {
       else change.added.push(slot.uid);
     }
     if (expunged) mbx.entries.delete(slot.uid);
-    else mbx.entries.set(slot.uid, { id, logical, uid: slot.uid, modseq: slot.modseq, meta });
+    else this.#insert(mbx, { id, logical, uid: slot.uid, modseq: slot.modseq, meta });
     this.#counters.set(mbx.logical, { uidValidity: mbx.uidValidity, uidNext: mbx.uidNext, highestModseq: mbx.highestModseq });
     dirty.add(`mbx:${mbx.logical}`);
     dirty.add(`slot:${logical}`);
+  }
+
+  /**
+   * Entries iterate in UID order (IMAP sequence numbers are positions in it). New UIDs are
+   * always the highest, so only a replay or an un-expunge inserts out of order; then the
+   * mailbox's map is rebuilt sorted, once per batch.
+   */
+  #insert(mbx: IndexedMailbox, entry: IndexedEntry): void {
+    const had = mbx.entries.has(entry.uid);
+    mbx.entries.set(entry.uid, entry);
+    if (!had && entry.uid < (this.#maxUid.get(mbx.logical) ?? 0)) this.#unsorted.add(mbx);
+    if (entry.uid > (this.#maxUid.get(mbx.logical) ?? 0)) this.#maxUid.set(mbx.logical, entry.uid);
+  }
+
+  #sort(): void {
+    for (const mbx of this.#unsorted) {
+      const sorted = [...mbx.entries.entries()].sort(([a], [b]) => a - b);
+      mbx.entries.clear();
+      for (const [uid, e] of sorted) mbx.entries.set(uid, e);
+    }
+    this.#unsorted.clear();
   }
 
   async #persist(dirty: Set<string>): Promise<void> {

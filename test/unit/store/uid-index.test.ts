@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../../../src/store/store.js';
+import { deriveKeys, newRootSecret } from '../../../src/secrets/root.js';
+import type { IndexChange } from '../../../src/store/uid-index.js';
+import { spamAssassin } from '../../harness/corpus.js';
+import { makeTempDir } from '../../harness/tmp.js';
+import { sleep } from '../../../src/util/time.js';
+import { Sealer } from '../../../src/store/seal.js';
+import { PouchDB } from '../../../src/store/pouch.js';
+import { isWaxsealError } from '../../../src/util/errors.js';
+
+async function withStore(fn: (open: () => Promise<Store>, path: string) => Promise<void>) {
+  const dir = await makeTempDir('waxseal-index-');
+  const keys = deriveKeys(newRootSecret());
+  const path = join(dir.path, 'store');
+  try {
+    await fn(() => Store.open({ dir: path, keys }), path);
+  } finally {
+    await dir.cleanup();
+  }
+}
+
+const snapshot = (s: Store, box: string) => {
+  const m = s.index.mailbox(box)!;
+  return {
+    uidValidity: m.uidValidity,
+    uidNext: m.uidNext,
+    highestModseq: m.highestModseq,
+    entries: [...m.entries.values()].map((e) => [e.uid, e.modseq, e.logical, Object.keys(e.meta.flags).sort().join()]),
+  };
+};
+
+test('UIDs ascend in import order and, with MODSEQs, survive a restart unchanged', () =>
+  withStore(async (open) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    const imported = await s.import(box, spamAssassin('easy-ham-1', 20).map((m) => ({ raw: m.raw })));
+    assert.deepEqual(imported.map((i) => i.uid), Array.from({ length: 20 }, (_, i) => i + 1));
+    await s.setFlags([imported[3]!.entry], { add: ['\\Seen'] });
+    const before = snapshot(s, box);
+    assert.equal(before.uidNext, 21);
+    await s.close();
+    const again = await open();
+    assert.deepEqual(snapshot(again, box), before);
+    assert.equal(again.index.rebuilt, false);
+    await again.close();
+  }));
+
+test('flag changes and expunges bump MODSEQ and are announced once', () =>
+  withStore(async (open) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    const imported = await s.import(box, spamAssassin('easy-ham-1', 3).map((m) => ({ raw: m.raw })));
+    const events: IndexChange[] = [];
+    s.index.on('change', (c: IndexChange) => events.push(c));
+    const m0 = s.index.mailbox(box)!.highestModseq;
+    await s.setFlags([imported[0]!.entry, imported[1]!.entry], { add: ['\\Flagged'] });
+    assert.equal(await s.setFlags([imported[0]!.entry], { add: ['\\Flagged'] }), 0, 'setting a set flag is no change');
+    await s.expunge([imported[2]!.entry]);
+    const m = s.index.mailbox(box)!;
+    assert.equal(m.highestModseq, m0 + 3);
+    assert.deepEqual([...m.entries.keys()], [1, 2]);
+    assert.deepEqual(events, [
+      { mailbox: box, added: [], changed: [1, 2], expunged: [] },
+      { mailbox: box, added: [], changed: [], expunged: [3] },
+    ]);
+    await s.setFlags([imported[1]!.entry], { set: ['$Label1'] });
+    assert.deepEqual(
+      Object.entries(s.index.mailbox(box)!.entries.get(2)!.meta.flags).filter(([, r]) => r[0]).map(([f]) => f),
+      ['$Label1'],
+    );
+    await s.close();
+  }));
+
+test('a lost index is rebuilt from the store with a new UIDVALIDITY; nothing is lost', () =>
+  withStore(async (open, path) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    const msgs = spamAssassin('easy-ham-1', 10);
+    const imported = await s.import(box, msgs.map((m) => ({ raw: m.raw, flags: ['\\Seen'] })));
+    await s.expunge([imported[0]!.entry]);
+    const before = snapshot(s, box);
+    await s.close();
+    rmSync(join(path, 'local'), { recursive: true });
+    await sleep(1100); // UIDVALIDITY comes from the clock, in seconds
+    const rebuilt = await open();
+    assert.equal(rebuilt.index.rebuilt, true);
+    const after = snapshot(rebuilt, box);
+    assert.notEqual(after.uidValidity, before.uidValidity);
+    assert.equal(after.entries.length, 9);
+    const back = await Promise.all([...rebuilt.index.mailbox(box)!.entries.values()].map((e) => rebuilt.read(e)));
+    assert.deepEqual(back.map((b) => b.toString('latin1')), msgs.slice(1).map((m) => m.raw.toString('latin1')));
+    await rebuilt.close();
+  }));
+
+test('a section is served from its own part documents only', async () => {
+  const dir = await makeTempDir('waxseal-section-');
+  const keys = deriveKeys(newRootSecret());
+  const path = join(dir.path, 'store');
+  try {
+    const s = await Store.open({ dir: path, keys });
+    const box = (await s.createMailbox('INBOX')).logical;
+    const a = 'A'.repeat(20_000);
+    const b = 'B'.repeat(30_000);
+    const raw = Buffer.from(
+      `Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\n${a}\r\n--x\r\nContent-Type: application/octet-stream\r\n\r\n${b}\r\n--x--\r\n`,
+    );
+    await s.import(box, [{ raw }]);
+    await s.close();
+    // Remove the first part's document: reading the second part must not need it.
+    const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
+    const db = new PouchDB(join(path, 'content'));
+    const partA = await db.get(sealer.docId('part', sealer.contentKey(Buffer.from(a))));
+    await db.put({ _id: partA._id, _rev: partA._rev, _deleted: true });
+    await db.close();
+    const again = await Store.open({ dir: path, keys });
+    const entry = [...again.index.mailbox(box)!.entries.values()][0]!;
+    const start = raw.indexOf(b);
+    assert.equal((await again.read(entry, start, start + b.length)).toString(), b);
+    assert.equal((await again.read(entry, 0, 50)).toString(), raw.subarray(0, 50).toString(), 'headers come from the skeleton');
+    await assert.rejects(again.read(entry), (err) => isWaxsealError(err, 'EMISSING'));
+    await again.close();
+  } finally {
+    await dir.cleanup();
+  }
+});

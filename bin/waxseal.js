@@ -3,10 +3,9 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
+const compiled = new URL('../dist/src/cli/entry.js', import.meta.url);
 if (!existsSync(fileURLToPath(compiled))) {
   process.stderr.write('waxseal: not built yet; run `npm install` (or `npm run build`) in the project directory first\n');
   process.exit(1);
 }
-const { main } = await import(compiled.href);
-process.exitCode = await main(process.argv.slice(2));
+await import(compiled.href);

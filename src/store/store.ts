@@ -116,6 +116,11 @@ export class Store {
     }
   }
 
+  /** The two replicated databases, for the sync layer. The local index is not among them. */
+  replicated(): { content: PouchDb; state: PouchDb } {
+    return { content: this.#dbs[0]!, state: this.#dbs[1]! };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#dbs.map((db) => db.close()));
   }

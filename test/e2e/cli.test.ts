@@ -1,0 +1,149 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { isolatedEnv, runCli, startCli, waitForOutput } from '../harness/cli.js';
+import { startKeyring, type KeyringHarness } from '../harness/keyring.js';
+import { makeTempDir, type TempDir } from '../harness/tmp.js';
+
+let tmp: TempDir;
+before(async () => {
+  tmp = await makeTempDir('waxseal-cli-');
+});
+after(() => tmp.cleanup());
+
+const PASS = 'correct horse battery staple';
+
+/** A digest of every file under dir, to show a failed command changed nothing. */
+function treeDigest(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else h.update(p).update(readFileSync(p));
+    }
+  };
+  walk(dir);
+  return h.digest('hex');
+}
+
+describe('usage errors are clear and exit 2', () => {
+  test('no command prints the overview', async () => {
+    const r = await runCli([], isolatedEnv());
+    assert.equal(r.code, 2);
+    assert.match(r.stdout, /Usage: waxseal COMMAND/);
+  });
+  test('an unknown option names itself and the usage', async () => {
+    const r = await runCli(['init', '--emial', 'a@b.c'], isolatedEnv());
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Unknown option '--emial'/);
+    assert.match(r.stderr, /Usage: waxseal init --email/);
+  });
+  test('init without --email, and with a non-address', async () => {
+    assert.equal((await runCli(['init', '--data-dir', join(tmp.path, 'x')], isolatedEnv())).code, 2);
+    const r = await runCli(['init', '--email', 'not-an-address', '--data-dir', join(tmp.path, 'x')], isolatedEnv({ WAXSEAL_PASSPHRASE: PASS }));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /is not an email address/);
+    assert.equal(existsSync(join(tmp.path, 'x', 'config.json')), false);
+  });
+  test('--help explains a command', async () => {
+    const r = await runCli(['serve', '--help'], isolatedEnv());
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /IMAP 127\.0\.0\.1:1984/);
+  });
+});
+
+describe('a passphrase profile', () => {
+  const dataDir = () => join(tmp.path, 'pp');
+
+  test('with no keychain and no terminal, init refuses clearly and writes no profile', async () => {
+    const dir = join(tmp.path, 'nokeychain');
+    const r = await runCli(['init', '--email', 'alice@example.org', '--data-dir', dir], isolatedEnv());
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /No OS keychain is available.*WAXSEAL_PASSPHRASE/s);
+    assert.equal(existsSync(join(dir, 'config.json')), false);
+  });
+
+  test('init with WAXSEAL_PASSPHRASE creates a 0600 wrapped secret and the profile', async () => {
+    const r = await runCli(['init', '--email', 'alice@example.org', '--data-dir', dataDir(), '--json'], isolatedEnv({ WAXSEAL_PASSPHRASE: PASS }));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { email: 'alice@example.org', dataDir: dataDir(), secretStore: 'passphrase' });
+    assert.equal(statSync(join(dataDir(), 'secret.json')).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(dataDir(), 'secret.json'), 'utf8').includes(PASS), false);
+  });
+
+  test('a second init on the same directory is refused', async () => {
+    const r = await runCli(['init', '--email', 'alice@example.org', '--data-dir', dataDir()], isolatedEnv({ WAXSEAL_PASSPHRASE: PASS }));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already exists/);
+  });
+
+  test('the wrong passphrase is one clear error and touches no data', async () => {
+    const before = treeDigest(dataDir());
+    const r = await runCli(['serve', '--data-dir', dataDir()], isolatedEnv({ WAXSEAL_PASSPHRASE: 'wrong guess' }));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Wrong passphrase/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(treeDigest(dataDir()), before);
+  });
+
+  test('serve runs until SIGTERM; status reports it, then reports it stopped', async () => {
+    const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
+    const child = startCli(['serve', '--data-dir', dataDir()], env);
+    const printed = await waitForOutput(child, 'Ready.');
+    assert.match(printed, /serving alice@example\.org/);
+    const s = await runCli(['status', '--json', '--data-dir', dataDir()], isolatedEnv());
+    const status = JSON.parse(s.stdout);
+    assert.equal(status.running, true);
+    assert.deepEqual(status.daemon.mailboxes.map((m: { name: string }) => m.name), ['INBOX', 'Sent', 'Drafts', 'Trash', 'Junk', 'Archive']);
+    assert.equal(statSync(join(dataDir(), 'control.token')).mode & 0o777, 0o600);
+    const second = await runCli(['serve', '--data-dir', dataDir()], env);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /in use by another Waxseal process/);
+    child.kill('SIGTERM');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+    assert.equal(existsSync(join(dataDir(), 'control.json')), false);
+    const after = JSON.parse((await runCli(['status', '--json', '--data-dir', dataDir()], isolatedEnv())).stdout);
+    assert.equal(after.running, false);
+  });
+
+  test('status of a directory without a profile says how to make one', async () => {
+    const r = await runCli(['status', '--data-dir', join(tmp.path, 'empty')], isolatedEnv());
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /No Waxseal profile at .*waxseal init --email/);
+  });
+});
+
+describe('the OS keychain', () => {
+  let keyring: KeyringHarness;
+  before(async () => {
+    keyring = await startKeyring();
+  });
+  after(() => keyring.stop());
+
+  test('serve on first run makes the default profile with its secret in the keychain, and unlocks from it', async () => {
+    const dataDir = join(tmp.path, 'kc');
+    const env = { ...isolatedEnv(), ...keyring.env };
+    const child = startCli(['serve', '--data-dir', dataDir], env);
+    const printed = await waitForOutput(child, 'Ready.');
+    assert.match(printed, /First run: creating profile \S+@localhost/);
+    assert.match(printed, /secret: +OS keychain/);
+    child.kill('SIGINT');
+    assert.equal((await once(child, 'exit'))[0], 0);
+    const profile = JSON.parse(readFileSync(join(dataDir, 'config.json'), 'utf8'));
+    assert.equal(profile.secretStore, 'keychain');
+    assert.equal(existsSync(join(dataDir, 'secret.json')), false);
+    const stored = execFileSync('secret-tool', ['lookup', 'service', 'waxseal', 'username', profile.profileId], { env: keyring.env, encoding: 'utf8' });
+    assert.equal(Buffer.from(stored.trim(), 'base64').length, 32);
+    // A second start unlocks from the keychain with no passphrase anywhere.
+    const again = startCli(['serve', '--data-dir', dataDir], env);
+    await waitForOutput(again, 'Ready.');
+    again.kill('SIGTERM');
+    assert.equal((await once(again, 'exit'))[0], 0);
+  });
+});

@@ -31,10 +31,20 @@ export interface OpenedState {
 
 const UPDATE_TRIES = 5;
 
+/** A state document ready to write, with the plaintext it was sealed from. */
+export interface PreparedState {
+  logical: string;
+  doc: SealedDoc;
+  kind: 'mailbox' | 'entry';
+  meta: MailboxMeta | EntryMeta;
+}
+
 export class StateRepo {
   readonly #db: PouchDb;
   readonly #sealer: Sealer;
   readonly #hlc: Hlc;
+  /** Told of every revision this repo writes (the index uses it to skip re-reading them). */
+  onWritten: (written: Array<{ rev: string; opened: OpenedState }>) => Promise<void> = async () => undefined;
 
   constructor(db: PouchDb, sealer: Sealer, hlc: Hlc) {
     this.#db = db;
@@ -62,32 +72,36 @@ export class StateRepo {
     return this.#sealer.docId('mailbox', logical);
   }
 
-  newMailbox(name: string, specialUse: string | null = null): { logical: string; doc: SealedDoc } {
+  newMailbox(name: string, specialUse: string | null = null): PreparedState {
     const logical = randomUUID();
     const t = this.#hlc.now();
     const meta: MailboxMeta = { name: [name, t], specialUse, subscribed: [true, t], deleted: [false, t] };
-    return { logical, doc: this.#sealer.seal({ kind: 'mailbox', logical, meta }) };
+    return { logical, kind: 'mailbox', meta, doc: this.#sealer.seal({ kind: 'mailbox', logical, meta }) };
   }
 
-  newEntries(entries: NewEntry[]): Array<{ logical: string; doc: SealedDoc }> {
+  newEntries(entries: NewEntry[]): PreparedState[] {
     return entries.map((e) => {
       const t = this.#hlc.now();
       const logical = e.key ?? randomUUID();
       const flags: EntryMeta['flags'] = {};
       for (const f of [...new Set(e.flags ?? [])].sort()) flags[f] = [true, t];
       const meta: EntryMeta = { mailbox: e.mailbox, message: e.message, size: e.size, date: e.date, flags, expunged: [false, t] };
-      return { logical, doc: this.#sealer.seal({ kind: 'entry', logical, meta }) };
+      return { logical, kind: 'entry' as const, meta, doc: this.#sealer.seal({ kind: 'entry', logical, meta }) };
     });
   }
 
   /** Write new documents; an existing id is left alone (a deterministic key seen twice). */
-  async create(docs: SealedDoc[]): Promise<Set<string>> {
-    const results = await this.#db.bulkDocs(docs);
+  async create(prepared: PreparedState[]): Promise<Set<string>> {
+    const results = await this.#db.bulkDocs(prepared.map((p) => p.doc));
     const existing = new Set<string>();
+    const written: Array<{ rev: string; opened: OpenedState }> = [];
     results.forEach((r, i) => {
-      if (r.status === 409) existing.add(docs[i]!._id);
+      const p = prepared[i]!;
+      if (r.status === 409) existing.add(p.doc._id);
       else if (r.error) throw new WaxsealError('ESTORE', `Could not write state: ${String(r.message ?? r.error)}`);
+      else written.push({ rev: r.rev!, opened: { id: p.doc._id, rev: r.rev!, kind: p.kind, logical: p.logical, meta: p.meta } });
     });
+    await this.onWritten(written);
     return existing;
   }
 
@@ -108,6 +122,7 @@ export class StateRepo {
       const res = await this.#db.allDocs({ keys: ids, include_docs: true });
       const writes: PouchDocument[] = [];
       const byId = new Map<string, string>();
+      const metas = new Map<string, M>();
       res.rows.forEach((row, i) => {
         if (!row.doc) throw new WaxsealError('EMISSING', `No such ${kind} ${ids[i]}`);
         const opened = this.#sealer.open<M>(row.doc as SealedDoc, kind);
@@ -116,15 +131,22 @@ export class StateRepo {
         const sealed = this.#sealer.seal({ kind, logical: opened.logical, meta: next });
         writes.push({ ...sealed, _rev: row.doc._rev });
         byId.set(sealed._id, opened.logical);
+        metas.set(sealed._id, next);
       });
       if (writes.length === 0) break;
       const results = await this.#db.bulkDocs(writes);
       pending = [];
+      const written: Array<{ rev: string; opened: OpenedState }> = [];
       results.forEach((r, i) => {
-        if (r.status === 409) pending.push(byId.get(writes[i]!._id)!);
+        const id = writes[i]!._id;
+        if (r.status === 409) pending.push(byId.get(id)!);
         else if (r.error) throw new WaxsealError('ESTORE', `Could not update a ${kind}: ${String(r.message ?? r.error)}`);
-        else changed++;
+        else {
+          changed++;
+          written.push({ rev: r.rev!, opened: { id, rev: r.rev!, kind, logical: byId.get(id)!, meta: metas.get(id)! } });
+        }
       });
+      await this.onWritten(written);
     }
     return changed;
   }

@@ -90,6 +90,7 @@ export class Store {
     this.state = new StateRepo(dbs.state, sealer, hlc);
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
     this.index = new UidIndex(dbs.local, indexSealer, this.state);
+    this.state.onWritten = (written) => this.index.applyWritten(written);
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -135,20 +136,18 @@ export class Store {
 
   async createMailbox(name: string, specialUse: string | null = null): Promise<IndexedMailbox> {
     if (this.mailboxByName(name)) throw new WaxsealError('EEXISTS', `Mailbox "${name}" already exists`);
-    const { logical, doc } = this.state.newMailbox(name, specialUse);
-    await this.state.create([doc]);
-    await this.index.catchUp();
+    const prepared = this.state.newMailbox(name, specialUse);
+    const logical = prepared.logical;
+    await this.state.create([prepared]);
     return this.index.mailbox(logical)!;
   }
 
   async renameMailbox(logical: string, name: string): Promise<void> {
     await this.state.update<MailboxMeta>('mailbox', [logical], (m, t) => ({ ...m, name: [name, t] }));
-    await this.index.catchUp();
   }
 
   async deleteMailbox(logical: string): Promise<void> {
     await this.state.update<MailboxMeta>('mailbox', [logical], (m, t) => ({ ...m, deleted: [true, t] }));
-    await this.index.catchUp();
   }
 
   /**
@@ -159,7 +158,8 @@ export class Store {
   async import(mailbox: string, items: ImportItem[]): Promise<Imported[]> {
     if (!this.index.mailbox(mailbox)) throw new WaxsealError('ENOMAILBOX', 'No such mailbox');
     const split: SplitMessage[] = items.map((item) => this.content.split(item.raw));
-    await this.content.write(this.content.seal(split));
+    const contentWritten = this.content.write(this.content.seal(split));
+    // Sealing the entries overlaps the content write; writing them waits for it.
     const entries = this.state.newEntries(
       items.map((item, i) => ({
         mailbox,
@@ -170,8 +170,8 @@ export class Store {
         ...(item.key !== undefined ? { key: item.key } : {}),
       })),
     );
-    await this.state.create(entries.map((e) => e.doc));
-    await this.index.catchUp();
+    await contentWritten;
+    await this.state.create(entries);
     const mbx = this.index.mailbox(mailbox);
     const uidOf = new Map<string, number>();
     for (const e of mbx?.entries.values() ?? []) uidOf.set(e.logical, e.uid);
@@ -195,14 +195,11 @@ export class Store {
       if (!touched) return undefined;
       return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
     });
-    await this.index.catchUp();
     return n;
   }
 
   async expunge(entries: string[]): Promise<number> {
-    const n = await this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }));
-    await this.index.catchUp();
-    return n;
+    return this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }));
   }
 
   /** The raw message of an entry, or a byte range of it. */

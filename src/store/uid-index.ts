@@ -11,7 +11,7 @@ import { WaxsealError, errorMessage } from '../util/errors.js';
 import type { EntryMeta, MailboxMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
-import type { StateRepo } from './state.js';
+import type { OpenedState, StateRepo } from './state.js';
 
 export interface IndexedEntry {
   id: string;
@@ -58,6 +58,10 @@ function digest(meta: EntryMeta): string {
 }
 
 const BATCH = 500;
+const JOURNAL_COMPACT = 256;
+
+/** A slot as the journal stores it: [entry logical id, mailbox, uid, modseq, digest]. */
+type JournalRow = [string, string, number, number, string];
 
 let lastValidity = 0;
 /** UIDVALIDITY from the clock, never repeating within this process. */
@@ -74,6 +78,11 @@ export class UidIndex extends EventEmitter {
   readonly #counters = new Map<string, MailboxCounters>();
   readonly #slots = new Map<string, EntrySlot>();
   readonly #revs = new Map<string, string>();
+  /** Ids of journal documents on disk, oldest first, for compaction. */
+  #journals: string[] = [];
+  #journalSeq = 0;
+  /** Revisions this process wrote and applied, by id, until the changes feed passes them. */
+  readonly #applied = new Map<string, string>();
   readonly #pending = new Map<string, { id: string; logical: string; meta: EntryMeta }>();
   readonly #maxUid = new Map<string, number>();
   readonly #unsorted = new Set<IndexedMailbox>();
@@ -93,13 +102,21 @@ export class UidIndex extends EventEmitter {
   /** Load the persisted index, then replay the state database from the start. */
   async load(): Promise<void> {
     const res = await this.#local.allDocs({ include_docs: true });
+    const journals: Array<{ seq: number; id: string; slots: JournalRow[] }> = [];
     for (const row of res.rows) {
       if (!row.doc) continue;
       this.#revs.set(row.id, row.doc._rev!);
       const opened = this.#sealer.open<Record<string, unknown>>(row.doc as SealedDoc);
       if (opened.kind === 'mbx') this.#counters.set(opened.logical, opened.meta as unknown as MailboxCounters);
-      else if (opened.kind === 'slot') this.#slots.set(opened.logical, opened.meta as unknown as EntrySlot);
+      else if (opened.kind === 'journal') journals.push({ seq: Number(opened.logical), id: row.id, slots: opened.meta.slots as JournalRow[] });
     }
+    // Journals replay in order; a snapshot (a journal holding every slot) makes older ones moot.
+    journals.sort((a, b) => a.seq - b.seq);
+    for (const j of journals) {
+      for (const [logical, mailbox, uid, modseq, h] of j.slots) this.#slots.set(logical, { mailbox, uid, modseq, h });
+    }
+    this.#journals = journals.map((j) => j.id);
+    this.#journalSeq = journals.at(-1)?.seq ?? 0;
     this.rebuilt = this.#counters.size === 0;
     // Mailbox and flag state is read fresh from the state database on every start (it is
     // small); only what cannot be recomputed — UIDs and MODSEQs — comes from the index.
@@ -122,20 +139,71 @@ export class UidIndex extends EventEmitter {
     return run;
   }
 
+  /**
+   * Apply entries and mailboxes this process has just written, straight from the writer:
+   * reading them back through the changes feed costs ~100 µs a document here, more than
+   * writing them. The changes feed still passes by later (on open, or when replication
+   * brings news); a document it shows at exactly the revision applied here is skipped
+   * without being read, and anything else (a replicated edit, a conflict) is read then.
+   */
+  applyWritten(written: Array<{ rev: string; opened: OpenedState }>): Promise<void> {
+    const run = this.#running.then(async () => {
+      const changes = new Map<string, IndexChange>();
+      const dirty = new Set<string>();
+      for (const w of written) {
+        this.#applied.set(w.opened.id, w.rev);
+        this.#apply(w.opened, changes, dirty);
+      }
+      this.#sort();
+      await this.#persist(dirty);
+      for (const c of changes.values()) this.emit('change', c);
+    });
+    this.#running = run.catch(() => undefined);
+    return run;
+  }
+
   async #drain(): Promise<void> {
     for (;;) {
-      const res = await this.#state.db.changes({ since: this.#lastSeq, limit: BATCH, include_docs: true, conflicts: true });
+      const res = await this.#state.db.changes({ since: this.#lastSeq, limit: BATCH, style: 'all_docs' });
       if (res.results.length === 0) return;
+      const fetch: string[] = [];
+      const wanted = new Set<string>();
+      for (const change of res.results) {
+        const applied = this.#applied.get(change.id);
+        this.#applied.delete(change.id);
+        // Written and applied by this process, and nothing else has arrived for it since.
+        if (change.changes.length === 1 && change.changes[0]!.rev === applied) continue;
+        if (change.deleted) continue;
+        fetch.push(change.id);
+        wanted.add(change.id);
+      }
+      const docs = new Map<string, PouchDocument>();
+      if (fetch.length > 0) {
+        const got = await this.#state.db.allDocs({ keys: fetch, include_docs: true, conflicts: true });
+        for (const row of got.rows) if (row.doc) docs.set(row.id, row.doc);
+      }
       const changes = new Map<string, IndexChange>();
       const dirty = new Set<string>();
       for (const change of res.results) {
-        if (!change.doc || change.doc._deleted) continue;
-        if (change.doc._conflicts && change.doc._conflicts.length > 0) {
+        if (!wanted.has(change.id)) continue;
+        const doc = docs.get(change.id);
+        if (!doc || doc._deleted) continue;
+        if (doc._conflicts && doc._conflicts.length > 0) {
           // The merge writes a new revision, which a later pass of this loop picks up.
           await this.#state.resolve(change.id);
           continue;
         }
-        this.#apply(change.doc, changes, dirty);
+        let opened: OpenedState;
+        try {
+          opened = this.#state.open(doc);
+        } catch (err) {
+          // One damaged document must not hide the others: report it, skip it, go on.
+          this.damaged.set(doc._id, errorMessage(err));
+          this.emit('damaged', { id: doc._id, error: err });
+          continue;
+        }
+        this.damaged.delete(change.id);
+        this.#apply(opened, changes, dirty);
       }
       this.#lastSeq = res.last_seq;
       this.#sort();
@@ -144,17 +212,7 @@ export class UidIndex extends EventEmitter {
     }
   }
 
-  #apply(doc: PouchDocument, changes: Map<string, IndexChange>, dirty: Set<string>): void {
-    let opened;
-    try {
-      opened = this.#state.open(doc);
-    } catch (err) {
-      // One damaged document must not hide the others: report it, skip it, go on.
-      this.damaged.set(doc._id, errorMessage(err));
-      this.emit('damaged', { id: doc._id, error: err });
-      return;
-    }
-    this.damaged.delete(doc._id);
+  #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>): void {
     if (opened.kind === 'mailbox') {
       const meta = opened.meta as MailboxMeta;
       let mbx = this.#mailboxes.get(opened.logical);
@@ -238,16 +296,50 @@ export class UidIndex extends EventEmitter {
     this.#unsorted.clear();
   }
 
+  /**
+   * Mailbox counters are one small document each; slot changes go into one journal document
+   * per batch (a per-entry document would double the writes of every import). Past
+   * JOURNAL_COMPACT journals, one snapshot journal replaces them all.
+   */
   async #persist(dirty: Set<string>): Promise<void> {
     if (dirty.size === 0) return;
     const docs: PouchDocument[] = [];
+    const slots: JournalRow[] = [];
     for (const key of dirty) {
-      const [kind, logical] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-      const meta = kind === 'mbx' ? this.#counters.get(logical) : this.#slots.get(logical);
-      const sealed = this.#sealer.seal({ kind, logical, meta: meta! });
+      const sep = key.indexOf(':');
+      const [kind, logical] = [key.slice(0, sep), key.slice(sep + 1)];
+      if (kind === 'slot') {
+        const s = this.#slots.get(logical)!;
+        slots.push([logical, s.mailbox, s.uid, s.modseq, s.h]);
+        continue;
+      }
+      const sealed = this.#sealer.seal({ kind: 'mbx', logical, meta: this.#counters.get(logical)! });
       const rev = this.#revs.get(sealed._id);
       docs.push(rev ? { ...sealed, _rev: rev } : sealed);
     }
+    const compact = this.#journals.length >= JOURNAL_COMPACT;
+    if (compact) {
+      slots.length = 0;
+      for (const [logical, s] of this.#slots) slots.push([logical, s.mailbox, s.uid, s.modseq, s.h]);
+    }
+    if (slots.length > 0) {
+      const seq = ++this.#journalSeq;
+      docs.push(this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots } }));
+    }
+    await this.#write(docs);
+    if (compact) {
+      // Only after the snapshot is safely written do the journals it replaces go.
+      const old = this.#journals;
+      this.#journals = [docs.at(-1)!._id];
+      await this.#write(old.map((id) => ({ _id: id, _rev: this.#revs.get(id)!, _deleted: true })));
+      for (const id of old) this.#revs.delete(id);
+    } else if (slots.length > 0) {
+      this.#journals.push(docs.at(-1)!._id);
+    }
+  }
+
+  async #write(docs: PouchDocument[]): Promise<void> {
+    if (docs.length === 0) return;
     const results = await this.#local.bulkDocs(docs);
     results.forEach((r, i) => {
       if (r.error) throw new WaxsealError('ESTORE', `Could not write the local index: ${String(r.message ?? r.error)}`);

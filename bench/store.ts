@@ -30,10 +30,25 @@ export function corpus(n: number): CorpusMessage[] {
 interface PhaseResult {
   importMs: number;
   readMs: number;
+  importPeakMb: number;
+  readPeakMb: number;
   bytes: number;
   messages: number;
   peakRssMb: number;
   verified: boolean;
+}
+
+/** Peak RSS while `fn` runs, sampled every 5 ms (maxRSS covers only the whole process). */
+async function peakDuring<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+  try {
+    const result = await fn();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return [result, peak / 1e6];
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 async function pool<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -50,9 +65,11 @@ async function sealedPhase(dir: string, msgs: CorpusMessage[]): Promise<Omit<Pha
   const store = await Store.open({ dir, keys });
   const box = (await store.createMailbox('INBOX')).logical;
   let t = performance.now();
-  for (let i = 0; i < msgs.length; i += BATCH) {
-    await store.import(box, msgs.slice(i, i + BATCH).map((m) => ({ raw: m.raw })));
-  }
+  const [, importPeakMb] = await peakDuring(async () => {
+    for (let i = 0; i < msgs.length; i += BATCH) {
+      await store.import(box, msgs.slice(i, i + BATCH).map((m) => ({ raw: m.raw })));
+    }
+  });
   const importMs = performance.now() - t;
   await store.close();
   // Read from a fresh open: no cache warmed by the import.
@@ -61,38 +78,44 @@ async function sealedPhase(dir: string, msgs: CorpusMessage[]): Promise<Omit<Pha
   let bytes = 0;
   let verified = true;
   t = performance.now();
-  await pool(entries, READ_CONCURRENCY, async (e) => {
-    const raw = await reader.read(e);
-    bytes += raw.length;
-    if (!raw.equals(msgs[e.uid - 1]!.raw)) verified = false;
-  });
+  const [, readPeakMb] = await peakDuring(() =>
+    pool(entries, READ_CONCURRENCY, async (e) => {
+      const raw = await reader.read(e);
+      bytes += raw.length;
+      if (!raw.equals(msgs[e.uid - 1]!.raw)) verified = false;
+    }),
+  );
   const readMs = performance.now() - t;
   await reader.close();
-  return { importMs, readMs, bytes, messages: entries.length, verified };
+  return { importMs, readMs, importPeakMb, readPeakMb, bytes, messages: entries.length, verified };
 }
 
 async function referencePhase(dir: string, msgs: CorpusMessage[]): Promise<Omit<PhaseResult, 'peakRssMb'>> {
   const { PouchDB } = await import('../src/store/pouch.js');
   let db = new PouchDB(dir);
   let t = performance.now();
-  for (let i = 0; i < msgs.length; i += BATCH) {
-    await db.bulkDocs(msgs.slice(i, i + BATCH).map((m, j) => ({ _id: String(i + j).padStart(8, '0'), raw: m.raw.toString('latin1') })));
-  }
+  const [, importPeakMb] = await peakDuring(async () => {
+    for (let i = 0; i < msgs.length; i += BATCH) {
+      await db.bulkDocs(msgs.slice(i, i + BATCH).map((m, j) => ({ _id: String(i + j).padStart(8, '0'), raw: m.raw.toString('latin1') })));
+    }
+  });
   const importMs = performance.now() - t;
   await db.close();
   db = new PouchDB(dir);
   let bytes = 0;
   let verified = true;
   t = performance.now();
-  await pool(msgs.map((_, i) => i), READ_CONCURRENCY, async (i) => {
-    const doc = await db.get(String(i).padStart(8, '0'));
-    const raw = Buffer.from(doc.raw as string, 'latin1');
-    bytes += raw.length;
-    if (!raw.equals(msgs[i]!.raw)) verified = false;
-  });
+  const [, readPeakMb] = await peakDuring(() =>
+    pool(msgs.map((_, i) => i), READ_CONCURRENCY, async (i) => {
+      const doc = await db.get(String(i).padStart(8, '0'));
+      const raw = Buffer.from(doc.raw as string, 'latin1');
+      bytes += raw.length;
+      if (!raw.equals(msgs[i]!.raw)) verified = false;
+    }),
+  );
   const readMs = performance.now() - t;
   await db.close();
-  return { importMs, readMs, bytes, messages: msgs.length, verified };
+  return { importMs, readMs, importPeakMb, readPeakMb, bytes, messages: msgs.length, verified };
 }
 
 /** Child-process side: run one phase and print its result as JSON. */
@@ -124,7 +147,7 @@ export async function main(args: string[]): Promise<void> {
   const row = (name: string, r: PhaseResult) =>
     `${name.padEnd(10)} import ${(r.messages / (r.importMs / 1000)).toFixed(0).padStart(6)} msg/s ${(mb(r) / (r.importMs / 1000)).toFixed(1).padStart(6)} MB/s` +
     `   read ${(r.messages / (r.readMs / 1000)).toFixed(0).padStart(6)} msg/s ${(mb(r) / (r.readMs / 1000)).toFixed(1).padStart(6)} MB/s` +
-    `   peak RSS ${r.peakRssMb.toFixed(0).padStart(4)} MB   byte-exact ${r.verified ? 'yes' : 'NO'}`;
+    `   peak RSS import ${r.importPeakMb.toFixed(0)} / read ${r.readPeakMb.toFixed(0)} / process ${r.peakRssMb.toFixed(0)} MB   byte-exact ${r.verified ? 'yes' : 'NO'}`;
   console.log(row('reference', reference));
   console.log(row('sealed', sealed));
   console.log(

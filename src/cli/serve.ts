@@ -1,8 +1,5 @@
-import { userInfo } from 'node:os';
-import { profilePaths } from '../config/paths.js';
-import { profileExists, type Endpoint } from '../config/profile.js';
-import { Daemon } from '../daemon/daemon.js';
-import { initProfile, unlockProfile, type UnlockedProfile } from '../daemon/profile.js';
+import type { Endpoint } from '../config/profile.js';
+import { startEmbedded } from '../daemon/embedded.js';
 import { WaxsealError } from '../util/errors.js';
 import { COMMON_OPTIONS, type Command } from './command.js';
 import { dataDirFrom, secretAccess } from './context.js';
@@ -15,17 +12,6 @@ export function parseEndpoint(text: string, what: string): Endpoint {
     throw new WaxsealError('EUSAGE', `${what}: expected HOST:PORT (for example 127.0.0.1:1984), got "${text}"`);
   }
   return { host: m[1] || m[2] || '127.0.0.1', port };
-}
-
-function defaultEmail(): string {
-  const user = (() => {
-    try {
-      return userInfo().username.toLowerCase().replace(/[^a-z0-9._-]/g, '') || 'me';
-    } catch {
-      return 'me';
-    }
-  })();
-  return `${user}@localhost`;
 }
 
 export const serve: Command = {
@@ -45,16 +31,15 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
     const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
     const imap = typeof v.imap === 'string' ? parseEndpoint(v.imap, '--imap') : undefined;
     const smtp = typeof v.smtp === 'string' ? parseEndpoint(v.smtp, '--smtp') : undefined;
-    const access = secretAccess();
-    let unlocked: UnlockedProfile;
-    if (profileExists(profilePaths(dataDir).config)) {
-      unlocked = await unlockProfile({ dataDir, ...access });
-    } else {
-      const email = typeof v.email === 'string' ? v.email : defaultEmail();
-      process.stdout.write(`First run: creating profile ${email} in ${dataDir}\n`);
-      unlocked = await initProfile({ dataDir, email, ...access });
-    }
-    const daemon = await Daemon.start({ unlocked, ...(imap ? { imap } : {}), ...(smtp ? { smtp } : {}), offline: Boolean(v.offline) });
+    const { daemon, unlocked } = await startEmbedded({
+      dataDir,
+      ...(typeof v.email === 'string' ? { email: v.email } : {}),
+      ...(imap ? { imap } : {}),
+      ...(smtp ? { smtp } : {}),
+      offline: Boolean(v.offline),
+      access: secretAccess(),
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
     const s = daemon.status();
     const lines = [
       `Waxseal ${s.version} serving ${s.email}`,

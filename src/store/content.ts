@@ -190,6 +190,7 @@ export class ContentRepo {
         chunkStart += chunkLen;
       }
     }
+    if (wanted.length === 0 && pieces.length === 1) return pieces[0] as Buffer;
     const chunks = await this.#parts(wanted);
     return Buffer.concat(pieces.map((p) => (Buffer.isBuffer(p) ? p : chunks.get(p.chunk)!.subarray(p.from, p.to))));
   }

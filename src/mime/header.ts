@@ -50,8 +50,8 @@ function isBlankLine(buf: Buffer, pos: number, next: number): boolean {
 /**
  * header = *field CRLF. The block ends at the first empty line; a message with no empty line
  * is all header and has an empty body. A line that is neither a field nor a continuation
- * (no colon) is kept inside the block as part of the previous field, as Dovecot does, so
- * offsets still cover every byte.
+ * (no colon) ends the field before it and belongs to no field, as in Dovecot; it stays
+ * inside the block, so BODY[HEADER] still covers every byte.
  */
 export function parseHeaderBlock(buf: Buffer, start = 0, limit = buf.length): HeaderBlock {
   const fields: HeaderField[] = [];
@@ -71,8 +71,11 @@ export function parseHeaderBlock(buf: Buffer, start = 0, limit = buf.length): He
       const name = buf.toString('latin1', pos, colon).trimEnd();
       current = { name, key: name.toLowerCase(), start: pos, end: next, valueStart: colon + 1 };
       fields.push(current);
-    } else if (current) {
+    } else if (continuation && current) {
       current.end = next;
+    } else if (current) {
+      current.end = pos;
+      current = undefined;
     }
     pos = next;
   }
@@ -220,7 +223,8 @@ export function parseContentType(value: string | undefined, defaultType = 'text/
   if (value === undefined) return fallback();
   const clean = stripComments(value);
   const semi = clean.indexOf(';');
-  const mediaType = (semi === -1 ? clean : clean.slice(0, semi)).trim().toLowerCase();
+  // RFC 822 lexing allows white space around the slash: "multipart / mixed".
+  const mediaType = (semi === -1 ? clean : clean.slice(0, semi)).replace(/\s*\/\s*/, '/').trim().toLowerCase();
   const m = /^([!#$%&'*+\-.^_`|~0-9a-z]+)\/([!#$%&'*+\-.^_`|~0-9a-z]+)$/.exec(mediaType);
   if (!m) return fallback();
   return { type: m[1]!, subtype: m[2]!, params: semi === -1 ? {} : parseParams(clean.slice(semi + 1)) };

@@ -3,9 +3,11 @@
  * decoded or copied: the tree says where each entity's header and body are, so a message can
  * be split into stored pieces and any section cut back out of them byte-exact.
  *
- * Malformed input never throws: a multipart whose boundary never appears is a leaf, a missing
- * close-delimiter ends the last part at the end of its parent, and nesting or part counts past
- * the limits below stop the descent (the rest is kept as an opaque leaf).
+ * Parsing is one pass over lines with a stack of active boundaries, as Dovecot's parser
+ * works, so the structure (and so every section number) matches what Dovecot serves.
+ * Malformed input never throws: a multipart whose boundary never appears has no parts, a
+ * missing close-delimiter ends the last part where its parent ends, and nesting or part
+ * counts past the limits below stop the descent (the rest is kept as an opaque leaf).
  */
 import { type ContentType, type HeaderBlock, headerValue, lineEnd, parseContentType, parseHeaderBlock } from './header.js';
 
@@ -38,8 +40,7 @@ export const DEFAULT_MIME_LIMITS: MimeLimits = { maxDepth: 100, maxParts: 10_000
 const LF = 0x0a;
 const CR = 0x0d;
 const DASH = 0x2d;
-
-const IDENTITY_ENCODINGS = new Set(['7bit', '8bit', 'binary', '']);
+const NL_DASHES = Buffer.from('\n--');
 
 interface ParseState {
   buf: Buffer;
@@ -49,31 +50,70 @@ interface ParseState {
 
 export function parseMime(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS): MimeNode {
   const state: ParseState = { buf: raw, limits, parts: 0 };
-  return parseEntity(state, 0, raw.length, 'text/plain', 0);
+  return parseEntity(state, 0, raw.length, 'text/plain', 0, []);
 }
 
-function parseEntity(state: ParseState, start: number, end: number, defaultType: string, depth: number): MimeNode {
+/** A delimiter line found in a body: which boundary (0 = innermost) and where. */
+interface Delimiter {
+  which: number;
+  close: boolean;
+  /** Where the entity before the line ends: the line end before the dashes. */
+  cut: number;
+  /** Just past the delimiter line. */
+  next: number;
+}
+
+/**
+ * The first delimiter line of any active boundary at or after `from`. Boundaries are tried
+ * innermost first, and a line only has to start with `--boundary` (RFC 2046 §5.1.1, "NOTE
+ * TO IMPLEMENTORS": the whole line need not match), as Dovecot does; this is what lets a
+ * nested multipart reuse its parent's boundary and still find its own parts.
+ */
+function nextDelimiter(buf: Buffer, from: number, limit: number, stack: Buffer[], atLineStart: boolean): Delimiter | undefined {
+  if (stack.length === 0) return undefined;
+  let candidate = atLineStart ? from : -1;
+  let search = from;
+  for (;;) {
+    if (candidate === -1) {
+      const lf = buf.indexOf(NL_DASHES, search);
+      if (lf === -1 || lf + 3 > limit) return undefined;
+      candidate = lf + 1;
+      search = lf + 1;
+    }
+    if (buf[candidate] === DASH && buf[candidate + 1] === DASH) {
+      for (let which = 0; which < stack.length; which++) {
+        const marker = stack[which]!;
+        const stop = candidate + marker.length;
+        if (stop > limit || buf.compare(marker, 0, marker.length, candidate, stop) !== 0) continue;
+        const close = stop + 1 < limit && buf[stop] === DASH && buf[stop + 1] === DASH;
+        return { which, close, cut: delimiterStart(buf, candidate, from), next: lineEnd(buf, candidate, limit) };
+      }
+    }
+    candidate = -1;
+  }
+}
+
+/**
+ * One entity from `start`: its header, then a body that runs until a delimiter of any
+ * enclosing multipart (or `limit`). Multiparts push their boundary and parse parts until
+ * their close-delimiter or an enclosing boundary ends them.
+ */
+function parseEntity(state: ParseState, start: number, limit: number, defaultType: string, depth: number, stack: Buffer[]): MimeNode {
   const { buf } = state;
   state.parts++;
+  const stop = nextDelimiter(buf, start, limit, stack, true);
+  const end = stop ? stop.cut : limit;
   const header = parseHeaderBlock(buf, start, end);
   const contentType = parseContentType(headerValue(buf, header, 'content-type'), defaultType);
   const encoding = (headerValue(buf, header, 'content-transfer-encoding') ?? '7bit').toLowerCase();
   const node: MimeNode = { start, header, bodyStart: header.end, end, contentType, encoding, children: [] };
-  const canDescend = depth < state.limits.maxDepth && state.parts < state.limits.maxParts;
-  if (!canDescend) return node;
+  if (depth >= state.limits.maxDepth || state.parts >= state.limits.maxParts) return node;
   const boundary = contentType.params['boundary'];
   if (contentType.type === 'multipart' && boundary) {
-    const childDefault = contentType.subtype === 'digest' ? 'message/rfc822' : 'text/plain';
-    for (const [partStart, partEnd] of multipartRanges(buf, node.bodyStart, end, boundary)) {
-      if (state.parts >= state.limits.maxParts) break;
-      node.children.push(parseEntity(state, partStart, partEnd, childDefault, depth + 1));
-    }
-  } else if (
-    contentType.type === 'message' &&
-    (contentType.subtype === 'rfc822' || contentType.subtype === 'global') &&
-    IDENTITY_ENCODINGS.has(encoding)
-  ) {
-    node.message = parseEntity(state, node.bodyStart, end, 'text/plain', depth + 1);
+    parseMultipart(state, node, limit, Buffer.from(`--${boundary}`, 'latin1'), depth, stack);
+  } else if (contentType.type === 'message' && contentType.subtype === 'rfc822') {
+    // Whatever its transfer encoding, as Dovecot does (message/global it leaves alone).
+    node.message = parseEntity(state, node.bodyStart, end, 'text/plain', depth + 1, stack);
   }
   return node;
 }
@@ -81,51 +121,46 @@ function parseEntity(state: ParseState, start: number, end: number, defaultType:
 /**
  * multipart-body := [preamble CRLF] dash-boundary transport-padding CRLF body-part
  *                   *encapsulation close-delimiter transport-padding [CRLF epilogue]
- * Returns the [start, end) of each body part. The CRLF before a delimiter belongs to the
- * delimiter, not to the part (RFC 2046 §5.1.1).
+ * The CRLF before a delimiter belongs to the delimiter, not to the part (RFC 2046 §5.1.1).
  */
-export function multipartRanges(buf: Buffer, start: number, end: number, boundary: string): Array<[number, number]> {
-  const marker = Buffer.from(`--${boundary}`, 'latin1');
-  const ranges: Array<[number, number]> = [];
-  let partStart = -1;
-  let search = start;
-  while (search < end) {
-    const at = buf.indexOf(marker, search);
-    if (at === -1 || at + marker.length > end) break;
-    search = at + 1;
-    if (at !== start && buf[at - 1] !== LF) continue;
-    const lineStop = lineEnd(buf, at, end);
-    let after = at + marker.length;
-    const close = after + 1 < lineStop && buf[after] === DASH && buf[after + 1] === DASH;
-    if (close) after += 2;
-    if (!onlyPadding(buf, after, lineStop)) continue;
-    if (partStart !== -1) ranges.push([partStart, delimiterStart(buf, at, start)]);
-    if (close) return ranges;
-    partStart = lineStop;
-    search = lineStop;
+function parseMultipart(state: ParseState, node: MimeNode, limit: number, marker: Buffer, depth: number, stack: Buffer[]): void {
+  const { buf } = state;
+  const inner = [marker, ...stack];
+  const childDefault = node.contentType.subtype === 'digest' ? 'message/rfc822' : 'text/plain';
+  let d = nextDelimiter(buf, node.bodyStart, limit, inner, true);
+  for (;;) {
+    if (!d) {
+      node.end = limit;
+      return;
+    }
+    if (d.which !== 0) {
+      node.end = d.cut; // an enclosing boundary ends this multipart
+      return;
+    }
+    if (d.close) {
+      const outer = nextDelimiter(buf, d.next, limit, stack, true);
+      node.end = outer ? outer.cut : limit;
+      return;
+    }
+    if (state.parts >= state.limits.maxParts) {
+      const outer = nextDelimiter(buf, d.next, limit, stack, true);
+      node.end = outer ? outer.cut : limit;
+      return;
+    }
+    const child = parseEntity(state, d.next, limit, childDefault, depth + 1, inner);
+    node.children.push(child);
+    // A part that ended right after a line end (say, after an inner close-delimiter line)
+    // ends at the next delimiter itself, so look at that position as a line start.
+    d = nextDelimiter(buf, child.end, limit, inner, child.end === 0 || buf[child.end - 1] === LF);
   }
-  if (partStart !== -1) ranges.push([partStart, end]);
-  return ranges;
 }
 
-/** The delimiter starts at the line end before the dashes, unless that is the body start. */
-function delimiterStart(buf: Buffer, at: number, bodyStart: number): number {
-  if (at === bodyStart) return at;
+/** The entity before a delimiter ends at the line end before its dashes (or where it began). */
+function delimiterStart(buf: Buffer, at: number, from: number): number {
+  if (at <= from) return at;
   let p = at - 1; // the LF
-  if (p > bodyStart && buf[p - 1] === CR) p--;
-  return Math.max(p, bodyStart);
-}
-
-/** transport-padding := *LWSP-char, then the line end (or the end of the data). */
-function onlyPadding(buf: Buffer, from: number, lineStop: number): boolean {
-  for (let i = from; i < lineStop; i++) {
-    const c = buf[i];
-    if (c === 0x20 || c === 0x09) continue;
-    if (c === CR && i + 2 === lineStop && buf[i + 1] === LF) return true;
-    if (c === LF && i + 1 === lineStop) return true;
-    return false;
-  }
-  return true;
+  if (p > from && buf[p - 1] === CR) p--;
+  return Math.max(p, from);
 }
 
 /** Leaves in document order: entities whose bodies are stored as they are. */

@@ -11,6 +11,8 @@
  */
 import { WaxsealError } from '../util/errors.js';
 import { parseMime, leaves, toStored, type MimeNode } from '../mime/tree.js';
+import { computeBodyStructure, computeEnvelope } from '../mime/structure.js';
+import type { BodyStructure, Envelope } from '../model/message.js';
 import type { MessageMeta, Segment } from './kinds.js';
 import type { Sealer, SealedDoc } from './seal.js';
 import type { PouchDb } from './pouch.js';
@@ -26,10 +28,16 @@ export interface ContentOptions {
   describe?: (raw: Buffer, root: MimeNode) => { envelope: unknown; body: unknown };
 }
 
+/** ENVELOPE and BODYSTRUCTURE, computed once at import so FETCH never re-parses a message. */
+export function describeForImap(raw: Buffer, root: MimeNode): { envelope: Envelope; body: BodyStructure } {
+  return { envelope: computeEnvelope(raw, root), body: computeBodyStructure(raw, root) };
+}
+
 export const DEFAULT_CONTENT_OPTIONS: ContentOptions = {
   inlineMax: 8 * 1024,
   chunkSize: 256 * 1024,
   cacheMessages: 2_000,
+  describe: describeForImap,
 };
 
 export interface SplitMessage {

@@ -11,6 +11,7 @@
  */
 import type { Stamp } from '../util/hlc.js';
 import type { StoredNode } from '../mime/tree.js';
+import type { BodyStructure, Envelope } from '../model/message.js';
 
 export type Register<T> = [T, Stamp];
 
@@ -24,9 +25,9 @@ export interface MessageMeta {
   tree: StoredNode;
   /** How to rebuild the raw message from the skeleton (the blob) and part docs. */
   seg: Segment[];
-  /** Cached IMAP ENVELOPE and BODYSTRUCTURE (JSON), computed once at import. */
-  envelope?: unknown;
-  body?: unknown;
+  /** Cached IMAP ENVELOPE and BODYSTRUCTURE, computed once at import. */
+  envelope?: Envelope;
+  body?: BodyStructure;
 }
 
 export interface MailboxMeta {

@@ -93,11 +93,39 @@ test('a boundary that never appears leaves the multipart a leaf with its whole b
   assert.deepEqual(leaves(root), [root]);
 });
 
-test('a longer line that starts with the boundary is not a delimiter; padding after it is', () => {
-  const raw = crlf('Content-Type: multipart/mixed; boundary=abc\n\n--abc \t\n\n--abcdef\n--abc--\n');
+test('a line only has to start with the boundary to be a delimiter (RFC 2046 5.1.1, as Dovecot)', () => {
+  const raw = crlf('Content-Type: multipart/mixed; boundary=b\n\n--b \t\nContent-Type: text/plain\n\none\n--b--</BODY>\n');
   const root = parseMime(raw);
   assert.equal(root.children.length, 1);
-  assert.equal(body(raw, root.children[0]!), '--abcdef');
+  assert.equal(body(raw, root.children[0]!), 'one');
+  const two = crlf('Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n--bx\n\ny\n--b--\n');
+  assert.deepEqual(parseMime(two).children.map((c) => body(two, c)), ['x', 'y']);
+});
+
+test('a nested multipart that reuses its parent boundary finds its own parts (innermost first)', () => {
+  const raw = crlf(
+    'Content-Type: multipart/mixed; boundary=same\n\n--same\nContent-Type: multipart/alternative; boundary=same\n\n--same\n\ninner one\n--same\n\ninner two\n--same--\n',
+  );
+  const root = parseMime(raw);
+  assert.equal(root.children.length, 1);
+  assert.deepEqual(root.children[0]!.children.map((c) => body(raw, c)), ['inner one', 'inner two']);
+});
+
+test('header quirks: white space around the media type slash; a colon-less line ends a field', () => {
+  const raw = crlf('Content-Type: multipart / mixed; boundary=q\nSubject: a\ngarbage line\n\n--q\n\nx\n--q--\n');
+  const root = parseMime(raw);
+  assert.equal(root.contentType.type, 'multipart');
+  assert.equal(root.children.length, 1);
+  const subject = root.header.fields.find((f) => f.key === 'subject')!;
+  assert.equal(raw.toString('latin1', subject.start, subject.end), 'Subject: a\r\n');
+  assert.equal(root.header.fields.length, 2);
+});
+
+test('message/rfc822 is parsed whatever its encoding; message/global is left alone', () => {
+  const raw = crlf('Content-Type: multipart/mixed; boundary=z\n\n--z\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nSubject: in\n\nbody\n--z\nContent-Type: message/global\n\nSubject: g\n\nbody\n--z--\n');
+  const [rfc, global] = parseMime(raw).children as [MimeNode, MimeNode];
+  assert.ok(rfc.message);
+  assert.equal(global.message, undefined);
 });
 
 test('bare LF messages parse with the same structure', () => {

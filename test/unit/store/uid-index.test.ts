@@ -127,3 +127,21 @@ test('a section is served from its own part documents only', async () => {
     await dir.cleanup();
   }
 });
+
+test('ENVELOPE and BODYSTRUCTURE are cached in the sealed message document at import', () =>
+  withStore(async (open) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    const raw = Buffer.from(
+      'From: Ann <ann@example.org>\r\nSubject: cached\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=k\r\n\r\n--k\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n--k\r\nContent-Type: image/png\r\n\r\nPNG\r\n--k--\r\n',
+    );
+    const [imported] = await s.import(box, [{ raw }]);
+    await s.close();
+    const again = await open();
+    const { meta } = await again.content.message(imported!.message);
+    assert.equal(meta.envelope?.subject, 'cached');
+    assert.deepEqual(meta.envelope?.from, [{ name: 'Ann', adl: null, mailbox: 'ann', host: 'example.org' }]);
+    assert.equal(meta.body?.kind, 'multipart');
+    assert.deepEqual(meta.body?.kind === 'multipart' ? meta.body.parts.map((p) => `${p.kind}:${p.subtype}`) : [], ['text:plain', 'basic:png']);
+    await again.close();
+  }));

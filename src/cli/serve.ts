@@ -31,6 +31,13 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
     const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
     const imap = typeof v.imap === 'string' ? parseEndpoint(v.imap, '--imap') : undefined;
     const smtp = typeof v.smtp === 'string' ? parseEndpoint(v.smtp, '--smtp') : undefined;
+    // Signal handlers go in before anything is started or printed: a supervisor that sends
+    // SIGTERM as soon as it reads "Ready." (or a user quick on Ctrl+C) must never find the
+    // process without them, and a stop asked for during start-up happens right after it.
+    const stopRequested = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
     const { daemon, unlocked } = await startEmbedded({
       dataDir,
       ...(typeof v.email === 'string' ? { email: v.email } : {}),
@@ -52,14 +59,9 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
       'Ready. Stop with Ctrl+C.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.stdout.write('Stopping…\n');
-        daemon.stop().then(resolve, resolve);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    await stopRequested;
+    process.stdout.write('Stopping…\n');
+    await daemon.stop();
     process.stdout.write('Stopped.\n');
     return 0;
   },

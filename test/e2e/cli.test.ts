@@ -112,6 +112,20 @@ describe('a passphrase profile', () => {
     assert.equal(after.running, false);
   });
 
+  test('a signal sent the instant "Ready." appears always gets a clean stop (regression: handlers installed late)', async () => {
+    const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
+    for (let i = 0; i < 5; i++) {
+      const child = startCli(['serve', '--data-dir', dataDir()], env);
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      await waitForOutput(child, 'Ready.');
+      child.kill(i % 2 ? 'SIGINT' : 'SIGTERM');
+      const [code, signal] = await once(child, 'exit');
+      assert.deepEqual([code, signal], [0, null], `round ${i}: ${out.slice(-80)}`);
+      assert.match(out, /Stopped\.\n$/);
+    }
+  });
+
   test('status of a directory without a profile says how to make one', async () => {
     const r = await runCli(['status', '--data-dir', join(tmp.path, 'empty')], isolatedEnv());
     assert.equal(r.code, 1);

@@ -7,11 +7,12 @@ import { parseArgs } from 'node:util';
 import { WaxsealError } from '../util/errors.js';
 import { VERSION } from '../daemon/daemon.js';
 import type { Command } from './command.js';
+import { credentials } from './credentials.js';
 import { init } from './init.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 
-const COMMANDS = { init, serve, status } satisfies Record<string, Command>;
+const COMMANDS = { init, serve, status, credentials } satisfies Record<string, Command>;
 type Name = keyof typeof COMMANDS;
 
 function overview(): string {

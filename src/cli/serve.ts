@@ -54,7 +54,7 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
       `  secret:  ${s.secretStore === 'keychain' ? 'OS keychain' : 'passphrase-wrapped file'}`,
       `  store:   ${s.mailboxes.length} mailboxes, ${s.mailboxes.reduce((n, m) => n + m.messages, 0)} messages`,
       `  control: http://127.0.0.1:${daemon.controlPort} (token in ${unlocked.paths.controlToken})`,
-      `  IMAP:    not built yet (would listen on ${fmt(imap ?? unlocked.profile.imap)})`,
+      `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })}  (login ${s.email}; password: \`waxseal credentials\`)`,
       `  SMTP:    not built yet (would listen on ${fmt(smtp ?? unlocked.profile.smtp)})`,
       'Ready. Stop with Ctrl+C.',
     ];

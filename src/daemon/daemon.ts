@@ -3,9 +3,13 @@
  * issues add the IMAP and SMTP servers, the upstream fetcher, the outbox and sync here; the
  * status this reports is what `waxseal status` and the tray app show.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Endpoint } from '../config/profile.js';
+import { startImapServer, type ImapServer } from '../imap/server.js';
+import { StoreBackend } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
+import { WaxsealError } from '../util/errors.js';
 import { startControl, type ControlServer } from './control.js';
 import type { UnlockedProfile } from './profile.js';
 
@@ -30,11 +34,44 @@ export interface DaemonStatus {
 
 export const VERSION = '0.1.0';
 
+export interface Credentials {
+  user: string;
+  password: string;
+  imap: Endpoint;
+  smtp: Endpoint;
+}
+
+/** The local login password: random per profile and device, kept sealed in the local store. */
+export async function localPassword(store: Store): Promise<string> {
+  const existing = await store.getLocal<string>('imap-password');
+  if (existing) return existing;
+  const password = randomBytes(18).toString('base64url');
+  await store.putLocal('imap-password', password);
+  return password;
+}
+
+async function listenOrExplain<T>(what: string, at: Endpoint, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new WaxsealError('EADDRINUSE', `${what} port ${at.host}:${at.port} is already in use (another Waxseal, or another program); choose another with --${what.toLowerCase()} HOST:PORT (port 0 picks a free one)`);
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new WaxsealError(code, `${what} cannot listen on ${at.host}:${at.port} (${code})`);
+    }
+    throw err;
+  }
+}
+
 export class Daemon extends EventEmitter {
   readonly store: Store;
   readonly #opts: DaemonOptions;
   readonly #startedAt = new Date();
   #control: ControlServer | undefined;
+  #imap: ImapServer | undefined;
+  #password = '';
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
@@ -47,10 +84,25 @@ export class Daemon extends EventEmitter {
     const store = await Store.open({ dir: paths.store, keys, device: profile.device });
     const daemon = new Daemon(store, opts);
     try {
+      daemon.#password = await localPassword(store);
+      const imapAt = opts.imap ?? profile.imap;
+      daemon.#imap = await listenOrExplain('IMAP', imapAt, () =>
+        startImapServer({
+          backend: new StoreBackend({ store, user: profile.email, password: () => daemon.#password }),
+          host: imapAt.host,
+          port: imapAt.port,
+          maxMessageBytes: 64 * 1024 * 1024,
+          preAuthTimeoutMs: 60_000,
+          idleTimeoutMs: 30 * 60_000,
+          log: (event, fields) => daemon.emit('log', event, fields),
+        }),
+      );
       daemon.#control = await startControl(paths, {
         'GET /v1/status': async () => daemon.status(),
+        'GET /v1/credentials': async () => daemon.credentials(),
       });
     } catch (err) {
+      await daemon.#imap?.close();
       await store.close();
       throw err;
     }
@@ -59,6 +111,17 @@ export class Daemon extends EventEmitter {
 
   get controlPort(): number | undefined {
     return this.#control?.port;
+  }
+
+  credentials(): Credentials {
+    const { profile } = this.#opts.unlocked;
+    const imap = this.#opts.imap ?? profile.imap;
+    return {
+      user: profile.email,
+      password: this.#password,
+      imap: { host: imap.host, port: this.#imap?.port ?? imap.port },
+      smtp: this.#opts.smtp ?? profile.smtp,
+    };
   }
 
   status(): DaemonStatus {
@@ -78,13 +141,15 @@ export class Daemon extends EventEmitter {
       }),
       services: {
         control: { state: 'running', host: '127.0.0.1', port: this.#control?.port ?? 0 },
-        imap: { state: 'not-built' },
+        imap: this.#imap ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.port } : { state: 'stopped' },
         smtp: { state: 'not-built' },
       },
     };
   }
 
   async stop(): Promise<void> {
+    await this.#imap?.close();
+    this.#imap = undefined;
     await this.#control?.close();
     this.#control = undefined;
     await this.store.close();

@@ -383,12 +383,21 @@ function structure(raw: Buffer, node: MimeNode, ctx: Context): BodyStructure {
     };
   }
   if (ct === null || asciiLower(ct.type) === 'text') {
+    // Dovecot treats a part that only restates the defaults (text/plain, sole parameter
+    // charset=us-ascii in any case, 7bit, no id/description/extension fields) as having no
+    // Content-Type at all, so it answers the canonical lower-case form (checked, 2.3.19).
+    const isDefault =
+      ct !== null && asciiLower(ct.subtype) === 'plain' && ct.params?.length === 1 &&
+      asciiLower(ct.params[0]![0]) === 'charset' && asciiLower(ct.params[0]![1]) === 'us-ascii' &&
+      asciiLower(fields.encoding) === '7bit' && fields.id === null && fields.description === null &&
+      fields.md5 === null && fields.disposition === null && fields.language === null && fields.location === null;
     return {
       kind: 'text',
-      type: ct ? ct.type : 'text',
-      subtype: ct ? ct.subtype : 'plain',
-      params: textParams(ct?.params),
+      type: ct && !isDefault ? ct.type : 'text',
+      subtype: ct && !isDefault ? ct.subtype : 'plain',
+      params: isDefault ? [['charset', 'us-ascii']] : textParams(ct?.params),
       ...fields,
+      ...(isDefault ? { encoding: '7bit' } : {}),
       lines: countLines(raw, node.bodyStart, node.end),
     };
   }

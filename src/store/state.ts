@@ -44,7 +44,7 @@ export class StateRepo {
   readonly #sealer: Sealer;
   readonly #hlc: Hlc;
   /** Told of every revision this repo writes (the index uses it to skip re-reading them). */
-  onWritten: (written: Array<{ rev: string; opened: OpenedState }>) => Promise<void> = async () => undefined;
+  onWritten: (written: Array<{ rev: string; opened: OpenedState }>, origin?: unknown) => Promise<void> = async () => undefined;
 
   constructor(db: PouchDb, sealer: Sealer, hlc: Hlc) {
     this.#db = db;
@@ -113,6 +113,7 @@ export class StateRepo {
     kind: 'mailbox' | 'entry',
     logicals: string[],
     mutate: (meta: M, stamp: string, logical: string) => M | undefined,
+    origin?: unknown,
   ): Promise<number> {
     let pending = [...new Set(logicals)];
     let changed = 0;
@@ -146,7 +147,7 @@ export class StateRepo {
           written.push({ rev: r.rev!, opened: { id, rev: r.rev!, kind, logical: byId.get(id)!, meta: metas.get(id)! } });
         }
       });
-      await this.onWritten(written);
+      await this.onWritten(written, origin);
     }
     return changed;
   }

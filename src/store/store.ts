@@ -90,7 +90,7 @@ export class Store {
     this.state = new StateRepo(dbs.state, sealer, hlc);
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
     this.index = new UidIndex(dbs.local, indexSealer, this.state);
-    this.state.onWritten = (written) => this.index.applyWritten(written);
+    this.state.onWritten = (written, origin) => this.index.applyWritten(written, origin);
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -178,7 +178,35 @@ export class Store {
     return entries.map((e, i) => ({ entry: e.logical, message: split[i]!.key, uid: uidOf.get(e.logical) }));
   }
 
-  async setFlags(entries: string[], change: FlagChange): Promise<number> {
+  async setSubscribed(logical: string, subscribed: boolean): Promise<void> {
+    await this.state.update<MailboxMeta>('mailbox', [logical], (m, t) => (m.subscribed[0] === subscribed ? undefined : { ...m, subscribed: [subscribed, t] }));
+  }
+
+  /**
+   * New entries in `mailbox` for the messages of `entries` (IMAP COPY): the content is
+   * shared, not rewritten; flags and INTERNALDATE come along. Returns the new entries' ids.
+   */
+  async copyEntries(entries: IndexedEntry[], mailbox: string): Promise<Imported[]> {
+    if (!this.index.mailbox(mailbox)) throw new WaxsealError('ENOMAILBOX', 'No such mailbox');
+    const prepared = this.state.newEntries(
+      entries.map((e) => ({ mailbox, message: e.meta.message, size: e.meta.size, date: e.meta.date, flags: liveFlags(e.meta) })),
+    );
+    await this.state.create(prepared);
+    const uidOf = new Map<string, number>();
+    for (const e of this.index.mailbox(mailbox)?.entries.values() ?? []) uidOf.set(e.logical, e.uid);
+    return prepared.map((p, i) => ({ entry: p.logical, message: entries[i]!.meta.message, uid: uidOf.get(p.logical) }));
+  }
+
+  /** A device-local setting, sealed with the index key (never replicated). */
+  async getLocal<T>(name: string): Promise<T | undefined> {
+    return this.index.getSetting<T>(name);
+  }
+
+  async putLocal(name: string, value: unknown): Promise<void> {
+    await this.index.putSetting(name, value);
+  }
+
+  async setFlags(entries: string[], change: FlagChange, origin?: unknown): Promise<number> {
     const n = await this.state.update<EntryMeta>('entry', entries, (m, t) => {
       const flags = { ...m.flags };
       const current = new Set(liveFlags(m));
@@ -194,7 +222,7 @@ export class Store {
       }
       if (!touched) return undefined;
       return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
-    });
+    }, origin);
     return n;
   }
 

@@ -37,6 +37,8 @@ export interface IndexChange {
   added: number[];
   changed: number[];
   expunged: number[];
+  /** Whatever the writer passed along (an IMAP session marks its own STOREs with it). */
+  origin?: unknown;
 }
 
 interface MailboxCounters {
@@ -123,6 +125,23 @@ export class UidIndex extends EventEmitter {
     await this.catchUp();
   }
 
+  async getSetting<T>(name: string): Promise<T | undefined> {
+    const id = this.#sealer.docId('setting', name);
+    try {
+      const doc = await this.#local.get(id);
+      return this.#sealer.open<{ value: T }>(doc as unknown as SealedDoc, 'setting').meta.value;
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async putSetting(name: string, value: unknown): Promise<void> {
+    const sealed = this.#sealer.seal({ kind: 'setting', logical: name, meta: { value } });
+    const rev = this.#revs.get(sealed._id) ?? (await this.#local.get(sealed._id).then((d) => d._rev, () => undefined));
+    await this.#write([rev ? { ...sealed, _rev: rev } : sealed]);
+  }
+
   mailboxes(): IndexedMailbox[] {
     return [...this.#mailboxes.values()].filter((m) => !m.meta.deleted[0]);
   }
@@ -146,7 +165,7 @@ export class UidIndex extends EventEmitter {
    * brings news); a document it shows at exactly the revision applied here is skipped
    * without being read, and anything else (a replicated edit, a conflict) is read then.
    */
-  applyWritten(written: Array<{ rev: string; opened: OpenedState }>): Promise<void> {
+  applyWritten(written: Array<{ rev: string; opened: OpenedState }>, origin?: unknown): Promise<void> {
     const run = this.#running.then(async () => {
       const changes = new Map<string, IndexChange>();
       const dirty = new Set<string>();
@@ -156,7 +175,7 @@ export class UidIndex extends EventEmitter {
       }
       this.#sort();
       await this.#persist(dirty);
-      for (const c of changes.values()) this.emit('change', c);
+      for (const c of changes.values()) this.emit('change', origin === undefined ? c : { ...c, origin });
     });
     this.#running = run.catch(() => undefined);
     return run;

@@ -5,6 +5,8 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { ImapFlow } from 'imapflow';
 import { isolatedEnv, runCli, startCli, waitForOutput } from '../harness/cli.js';
 import { startKeyring, type KeyringHarness } from '../harness/keyring.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
@@ -16,6 +18,8 @@ before(async () => {
 after(() => tmp.cleanup());
 
 const PASS = 'correct horse battery staple';
+/** Never the default ports in tests: the machine is shared. */
+const EPHEMERAL = ['--imap', '127.0.0.1:0', '--smtp', '127.0.0.1:0'];
 
 /** A digest of every file under dir, to show a failed command changed nothing. */
 function treeDigest(dir: string): string {
@@ -84,7 +88,7 @@ describe('a passphrase profile', () => {
 
   test('the wrong passphrase is one clear error and touches no data', async () => {
     const before = treeDigest(dataDir());
-    const r = await runCli(['serve', '--data-dir', dataDir()], isolatedEnv({ WAXSEAL_PASSPHRASE: 'wrong guess' }));
+    const r = await runCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], isolatedEnv({ WAXSEAL_PASSPHRASE: 'wrong guess' }));
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Wrong passphrase/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
@@ -93,7 +97,7 @@ describe('a passphrase profile', () => {
 
   test('serve runs until SIGTERM; status reports it, then reports it stopped', async () => {
     const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
-    const child = startCli(['serve', '--data-dir', dataDir()], env);
+    const child = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
     const printed = await waitForOutput(child, 'Ready.');
     assert.match(printed, /serving alice@example\.org/);
     const s = await runCli(['status', '--json', '--data-dir', dataDir()], isolatedEnv());
@@ -101,7 +105,7 @@ describe('a passphrase profile', () => {
     assert.equal(status.running, true);
     assert.deepEqual(status.daemon.mailboxes.map((m: { name: string }) => m.name), ['INBOX', 'Sent', 'Drafts', 'Trash', 'Junk', 'Archive']);
     assert.equal(statSync(join(dataDir(), 'control.token')).mode & 0o777, 0o600);
-    const second = await runCli(['serve', '--data-dir', dataDir()], env);
+    const second = await runCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
     assert.equal(second.code, 1);
     assert.match(second.stderr, /in use by another Waxseal process/);
     child.kill('SIGTERM');
@@ -115,7 +119,7 @@ describe('a passphrase profile', () => {
   test('a signal sent the instant "Ready." appears always gets a clean stop (regression: handlers installed late)', async () => {
     const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
     for (let i = 0; i < 5; i++) {
-      const child = startCli(['serve', '--data-dir', dataDir()], env);
+      const child = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
       await waitForOutput(child, 'Ready.');
@@ -124,6 +128,38 @@ describe('a passphrase profile', () => {
       assert.deepEqual([code, signal], [0, null], `round ${i}: ${out.slice(-80)}`);
       assert.match(out, /Stopped\.\n$/);
     }
+  });
+
+  test('credentials work for a real IMAP login, from the daemon and without it', async () => {
+    const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
+    const child = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
+    await waitForOutput(child, 'Ready.');
+    const live = JSON.parse((await runCli(['credentials', '--json', '--data-dir', dataDir()], isolatedEnv())).stdout);
+    assert.deepEqual(Object.keys(live).sort(), ['imap', 'password', 'smtp', 'user']);
+    assert.equal(live.user, 'alice@example.org');
+    assert.ok(live.imap.port > 0 && live.imap.port !== 1984);
+    const client = new ImapFlow({ host: live.imap.host, port: live.imap.port, secure: false, auth: { user: live.user, pass: live.password }, logger: false } as never);
+    await client.connect();
+    assert.deepEqual((await client.list()).map((b) => b.path).sort(), ['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+    await client.logout();
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    // With the daemon stopped, the same password comes from the unlocked store.
+    const offline = JSON.parse((await runCli(['credentials', '--json', '--data-dir', dataDir()], env)).stdout);
+    assert.equal(offline.password, live.password);
+    const locked = await runCli(['credentials', '--data-dir', dataDir()], isolatedEnv());
+    assert.equal(locked.code, 1);
+    assert.match(locked.stderr, /passphrase/);
+  });
+
+  test('a port in use is one clear error', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as AddressInfo).port;
+    const r = await runCli(['serve', '--imap', `127.0.0.1:${port}`, '--data-dir', dataDir()], isolatedEnv({ WAXSEAL_PASSPHRASE: PASS }));
+    blocker.close();
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`IMAP port 127\\.0\\.0\\.1:${port} is already in use`));
   });
 
   test('status of a directory without a profile says how to make one', async () => {
@@ -143,7 +179,7 @@ describe('the OS keychain', () => {
   test('serve on first run makes the default profile with its secret in the keychain, and unlocks from it', async () => {
     const dataDir = join(tmp.path, 'kc');
     const env = { ...isolatedEnv(), ...keyring.env };
-    const child = startCli(['serve', '--data-dir', dataDir], env);
+    const child = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir], env);
     const printed = await waitForOutput(child, 'Ready.');
     assert.match(printed, /First run: creating profile \S+@localhost/);
     assert.match(printed, /secret: +OS keychain/);
@@ -155,7 +191,7 @@ describe('the OS keychain', () => {
     const stored = execFileSync('secret-tool', ['lookup', 'service', 'waxseal', 'username', profile.profileId], { env: keyring.env, encoding: 'utf8' });
     assert.equal(Buffer.from(stored.trim(), 'base64').length, 32);
     // A second start unlocks from the keychain with no passphrase anywhere.
-    const again = startCli(['serve', '--data-dir', dataDir], env);
+    const again = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir], env);
     await waitForOutput(again, 'Ready.');
     again.kill('SIGTERM');
     assert.equal((await once(again, 'exit'))[0], 0);

@@ -1,0 +1,34 @@
+import { profilePaths } from '../config/paths.js';
+import { callControl } from '../daemon/control.js';
+import { localPassword, type Credentials } from '../daemon/daemon.js';
+import { unlockProfile } from '../daemon/profile.js';
+import { Store } from '../store/store.js';
+import { COMMON_OPTIONS, type Command } from './command.js';
+import { dataDirFrom, out, secretAccess } from './context.js';
+
+export const credentials: Command = {
+  summary: 'print the login your mail client uses for Waxseal',
+  usage: 'waxseal credentials [--data-dir DIR] [--json]',
+  help: `Prints the address and the random per-profile password that mail clients use to log in
+to Waxseal's IMAP and SMTP servers, and where those listen. Asks the running daemon; when
+none runs, unlocks the profile (keychain or passphrase) to read it.`,
+  options: { ...COMMON_OPTIONS, json: { type: 'boolean' } },
+  async run(v) {
+    const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
+    let creds = (await callControl(profilePaths(dataDir), '/v1/credentials')) as Credentials | undefined;
+    if (!creds) {
+      const unlocked = await unlockProfile({ dataDir, ...secretAccess() });
+      const store = await Store.open({ dir: unlocked.paths.store, keys: unlocked.keys, device: unlocked.profile.device });
+      try {
+        creds = { user: unlocked.profile.email, password: await localPassword(store), imap: unlocked.profile.imap, smtp: unlocked.profile.smtp };
+      } finally {
+        await store.close();
+      }
+    }
+    const c = creds;
+    out(Boolean(v.json), c, () =>
+      [`user:     ${c.user}`, `password: ${c.password}`, `IMAP:     ${c.imap.host}:${c.imap.port}`, `SMTP:     ${c.smtp.host}:${c.smtp.port}`].join('\n'),
+    );
+    return 0;
+  },
+};

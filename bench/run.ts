@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   store: () => import('./store.js'),
+  imap: () => import('./imap.js'),
 };
 
 const args = process.argv.slice(2);

@@ -6,6 +6,7 @@
  */
 import type { BodyStructure, Envelope } from '../model/message.js';
 import type { SearchKey, Section, StoreMode } from './types.js';
+import type { ThreadTree } from './wire/encode.js';
 
 export interface ImapBackend {
   /** Check a login; null for wrong credentials (the caller throttles and answers NO). */
@@ -85,6 +86,8 @@ export interface OpenMailbox {
   /** Every change after the snapshot, in order; returns the unsubscribe function. */
   onChange(listener: (change: MailboxChange) => void): () => void;
 
+  /** A hint that these messages' structures or bytes are about to be read (one batched load). */
+  prefetch(uids: number[]): Promise<void>;
   envelope(uid: number): Promise<Envelope>;
   bodyStructure(uid: number): Promise<BodyStructure>;
   /**
@@ -99,6 +102,10 @@ export interface OpenMailbox {
    */
   search(key: SearchKey, uids: number[]): Promise<number[]>;
 
+  /** RFC 5256 SORT of `uids` (criteria keys upper case: ARRIVAL, CC, DATE, FROM, SIZE, SUBJECT, TO, DISPLAYFROM, DISPLAYTO). */
+  sort(criteria: Array<{ key: string; reverse: boolean }>, uids: number[]): Promise<number[]>;
+  /** RFC 5256 THREAD of `uids`. */
+  thread(algorithm: 'REFERENCES' | 'ORDEREDSUBJECT', uids: number[]): Promise<ThreadTree[]>;
   /**
    * Change flags; `unchangedSince` (CONDSTORE) skips messages modified after it and returns
    * their UIDs as `failed`. Changes are also reported through onChange with `origin`.

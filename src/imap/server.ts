@@ -30,7 +30,7 @@ export interface ImapServerOptions {
 export const CAPABILITIES_AUTHENTICATED = [
   'IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'UNSELECT', 'NAMESPACE', 'CHILDREN',
   'SPECIAL-USE', 'CREATE-SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'UIDPLUS', 'MOVE', 'CONDSTORE',
-  'QRESYNC', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE',
+  'QRESYNC', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE', 'SORT', 'SORT=DISPLAY', 'THREAD=REFERENCES', 'THREAD=ORDEREDSUBJECT',
 ];
 
 export interface ImapServer {
@@ -59,25 +59,53 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
       maxLiteralBytes: (cmd) => (cmd === 'APPEND' ? opts.maxMessageBytes : 1024 * 1024),
       literalMinus: false,
     });
+    // Output is gathered and written in large pieces: one write per response line cost a
+    // syscall each (a 2,000-message UID FETCH FLAGS made 6,000 of them).
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let scheduled = false;
+    const flush = () => {
+      scheduled = false;
+      if (pending.length === 0 || socket.destroyed) return;
+      const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      socket.write(data);
+    };
     const transport: Transport = {
       get secure() {
         return secureNow;
       },
       write(chunks: Chunk[]) {
         if (socket.destroyed) return;
-        for (const c of chunks) socket.write(typeof c === 'string' ? Buffer.from(c, 'utf8') : c);
+        for (const c of chunks) {
+          const b = typeof c === 'string' ? Buffer.from(c, 'utf8') : c;
+          pending.push(b);
+          pendingBytes += b.length;
+        }
+        if (pendingBytes >= 256 * 1024) flush();
+        else if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
       },
-      drain: () =>
-        socket.writableNeedDrain && !socket.destroyed
+      drain: () => {
+        flush();
+        return socket.writableNeedDrain && !socket.destroyed
           ? new Promise<void>((resolve) => {
               socket.once('drain', resolve);
               socket.once('close', resolve);
             })
-          : Promise.resolve(),
-      close: () => socket.end(),
+          : Promise.resolve();
+      },
+      close: () => {
+        flush();
+        socket.end();
+      },
       ...(opts.tls && !secure
         ? {
             startTls: async () => {
+              flush(); // the tagged OK must go out in the clear, before the handshake
               socket.removeListener('data', onData);
               reader.reset();
               const upgraded = new TLSSocket(socket, { isServer: true, ...opts.tls });
@@ -96,7 +124,7 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
       const ms = session.state === 'not-authenticated' ? opts.preAuthTimeoutMs : opts.idleTimeoutMs;
       timer = setTimeout(() => {
         transport.write(['* BYE Autologout; idle for too long\r\n']);
-        socket.end();
+        transport.close();
       }, ms);
       timer.unref();
     };
@@ -108,12 +136,12 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
           session.reject(event.tag, event.status, event.text, event.code);
           if (event.fatal) {
             transport.write(['* BYE Protocol error\r\n']);
-            socket.end();
+            transport.close();
             return;
           }
         } else {
           void session.receive(event.data).then(() => {
-            if (session.state === 'logout') socket.end();
+            if (session.state === 'logout') transport.close();
           });
         }
       }

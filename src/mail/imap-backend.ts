@@ -13,6 +13,9 @@ import { liveFlags } from '../store/kinds.js';
 import type { Store } from '../store/store.js';
 import type { IndexChange, IndexedEntry, IndexedMailbox } from '../store/uid-index.js';
 import { searchMessages } from './search.js';
+import { sortMessages, type SortableMessage, type SortCriterion } from './sort.js';
+import { parseReferences, threadMessages, type ThreadableMessage } from './thread.js';
+import type { ThreadTree } from '../imap/wire/encode.js';
 
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
@@ -195,6 +198,11 @@ class StoreMailbox implements OpenMailbox {
     return e;
   }
 
+  async prefetch(uids: number[]): Promise<void> {
+    const keys = uids.map((u) => this.#mbx.entries.get(u)?.meta.message).filter((k): k is string => !!k);
+    await this.#store.content.prefetch(keys);
+  }
+
   async envelope(uid: number): Promise<Envelope> {
     const { meta } = await this.#store.content.message(this.#entry(uid).meta.message);
     return meta.envelope!;
@@ -225,7 +233,31 @@ class StoreMailbox implements OpenMailbox {
       .map((uid) => this.#mbx.entries.get(uid))
       .filter((e): e is IndexedEntry => !!e)
       .map((e) => ({ ...record(e), raw: () => this.#store.read(e) }));
-    return searchMessages(key, messages);
+    // `*` in a UID set means the mailbox's highest UID, not the highest among the candidates.
+    const maxUid = [...this.#mbx.entries.keys()].at(-1) ?? 0;
+    return searchMessages(key, messages, { maxUid });
+  }
+
+  async sort(criteria: Array<{ key: string; reverse: boolean }>, uids: number[]): Promise<number[]> {
+    await this.prefetch(uids);
+    const messages: SortableMessage[] = [];
+    for (const uid of uids) {
+      const e = this.#mbx.entries.get(uid);
+      if (e) messages.push({ uid, internalDate: new Date(e.meta.date), size: e.meta.size, envelope: await this.envelope(uid) });
+    }
+    return sortMessages(criteria as SortCriterion[], messages);
+  }
+
+  async thread(algorithm: 'REFERENCES' | 'ORDEREDSUBJECT', uids: number[]): Promise<ThreadTree[]> {
+    await this.prefetch(uids);
+    const messages: ThreadableMessage[] = [];
+    for (const uid of uids) {
+      const e = this.#mbx.entries.get(uid);
+      if (!e) continue;
+      const header = await this.section(uid, { path: [], text: 'HEADER' });
+      messages.push({ uid, internalDate: new Date(e.meta.date), envelope: await this.envelope(uid), references: algorithm === 'REFERENCES' ? parseReferences(header) : [] });
+    }
+    return threadMessages(algorithm, messages);
   }
 
   async store(uids: number[], mode: StoreMode, flags: string[], opts: { unchangedSince?: number; origin?: unknown }): Promise<{ failed: number[] }> {

@@ -1,6 +1,6 @@
 /**
- * IMAP SEARCH evaluation (RFC 3501 §6.4.4) over a mailbox's messages, plus the text decoding
- * that SEARCH, SORT and THREAD share (RFC 2047 words, transfer encodings, charsets, dates).
+ * IMAP SEARCH evaluation (RFC 3501 §6.4.4) over a mailbox's messages. The header-text
+ * primitives it shares with SORT and THREAD (RFC 2047, charsets, dates, folding) are in sort.ts.
  *
  * Where RFC 3501 is loose this answers what Dovecot 2.3 answers, checked against Dovecot
  * 2.3.19 on the same messages:
@@ -17,12 +17,10 @@
  *  - BODY looks in text/* and message/* parts, including those of attached messages, decoded
  *    from their transfer encoding and charset (HTML is not stripped); TEXT also looks in every
  *    header line, "Name: value", of the message, its MIME parts and attached messages.
- * Two deliberate departures: a charset that TextDecoder does not know is read as Latin-1, and
- * a text part without a charset that is not valid UTF-8 is read as Latin-1 (Dovecot reads
- * both as UTF-8 with replacement characters, so nothing in them can be found).
+ * Two deliberate departures: a charset that TextDecoder does not know, and a text part with
+ * no charset that is not valid UTF-8, are read as Latin-1 (windows-1252); Dovecot reads both
+ * as UTF-8 with replacement characters, so nothing non-ASCII in them can be found.
  */
-import { isUtf8 } from 'node:buffer';
-import { TextDecoder } from 'node:util';
 import { expandSet, inSet } from '../imap/types.js';
 import type { SearchKey } from '../imap/types.js';
 import { parseAddressList } from '../mime/address.js';
@@ -30,6 +28,7 @@ import { type HeaderBlock, type HeaderField, parseHeaderBlock } from '../mime/he
 import { type MimeNode, parseMime } from '../mime/tree.js';
 import { wrapError } from '../util/errors.js';
 import { withDefaults } from '../util/options.js';
+import { decodeCharset, decodeWords, fold, parseMailDate, utcDay } from './sort.js';
 
 export interface SearchableMessage {
   uid: number;
@@ -294,55 +293,6 @@ const PLAIN_PHRASE = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ \u0080-\uffff]*$/;
 
 const packBlanks = (s: string): string => s.replace(/[ \t\r\n]+/g, ' ');
 
-/**
- * Case-insensitive comparison form, like Dovecot's i;unicode-casemap (decomposed titlecase):
- * uppercase (ß becomes SS), then canonical decomposition.
- */
-export function fold(s: string): string {
-  return s.toUpperCase().normalize('NFD');
-}
-
-const utcDay = (d: Date): string =>
-  `${String(d.getUTCFullYear()).padStart(4, '0')}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())}`;
-const pad2 = (n: number): string => String(n).padStart(2, '0');
-
-type Decode = (bytes: Buffer) => string;
-const decoders = new Map<string, Decode>();
-
-/**
- * WHATWG windows-1252 for 0x80-0x9F, which is also what the iso-8859-1 and us-ascii labels
- * mean there. Node 20.18.3 and later decode those bytes as Latin-1 (nodejs/node#56542), so the
- * table is applied here whatever the runtime does.
- */
-const CP1252 = '\u20ac\x81\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\x8d\u017d\x8f' +
-  '\x90\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\x9d\u017e\u0178';
-const windows1252: Decode = (bytes) => bytes.toString('latin1').replace(/[\x80-\x9f]/g, (c) => CP1252[c.charCodeAt(0) - 0x80]!);
-
-function decoderFor(label: string): Decode {
-  let decode = decoders.get(label);
-  if (!decode) {
-    try {
-      const decoder = new TextDecoder(label);
-      decode = decoder.encoding === 'windows-1252' ? windows1252 : (bytes) => decoder.decode(bytes);
-    } catch {
-      decode = (bytes) => bytes.toString('latin1');
-    }
-    decoders.set(label, decode);
-  }
-  return decode;
-}
-
-/**
- * Bytes in a MIME charset as text. No charset (or us-ascii) means UTF-8 when the bytes are
- * valid UTF-8 and Latin-1 otherwise; a charset TextDecoder does not know is read as Latin-1.
- */
-export function decodeCharset(bytes: Uint8Array, charset: string | undefined): string {
-  const label = (charset ?? '').trim().toLowerCase();
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (label === '' || label === 'us-ascii' || label === 'ascii') return buf.toString(isUtf8(buf) ? 'utf8' : 'latin1');
-  return decoderFor(label)(buf);
-}
-
 /** A body as it was before Content-Transfer-Encoding; unknown encodings pass through. */
 export function decodeTransfer(body: Buffer, encoding: string): Buffer {
   if (encoding === 'base64') return Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/]/g, ''), 'base64');
@@ -350,11 +300,13 @@ export function decodeTransfer(body: Buffer, encoding: string): Buffer {
   const out = Buffer.allocUnsafe(body.length);
   let o = 0;
   for (let i = 0; i < body.length; i++) {
-    const c = body[i]!;
-    if (c !== 0x3d) {
-      out[o++] = c;
-      continue;
+    const eq = body.indexOf(0x3d, i); // copy the runs between escapes in one go
+    if (eq === -1) {
+      o += body.copy(out, o, i);
+      break;
     }
+    o += body.copy(out, o, i, eq);
+    i = eq;
     let j = i + 1;
     while (j < body.length && (body[j] === 0x20 || body[j] === 0x09)) j++;
     if (j >= body.length || body[j] === 0x0a || (body[j] === 0x0d && body[j + 1] === 0x0a)) {
@@ -366,7 +318,7 @@ export function decodeTransfer(body: Buffer, encoding: string): Buffer {
     if (hi >= 0 && lo >= 0) {
       out[o++] = hi * 16 + lo;
       i += 2;
-    } else out[o++] = c; // a stray '=' is kept, as lenient decoders do
+    } else out[o++] = 0x3d; // a stray '=' is kept, as lenient decoders do
   }
   return out.subarray(0, o);
 }
@@ -376,127 +328,4 @@ function hexValue(c: number | undefined): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
   const l = c | 0x20;
   return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
-}
-
-// encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
-const ENCODED_WORD = /=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=/g;
-
-/**
- * RFC 2047 encoded-words decoded wherever they appear (Dovecot does not insist on their
- * being separate tokens). White space between two encoded-words is dropped, and adjacent
- * words in one charset are joined as bytes first, so a character split between them survives.
- */
-export function decodeWords(text: string): string {
-  if (!text.includes('=?')) return text;
-  let out = '';
-  let last = 0;
-  let pending: { charset: string; bytes: Buffer[] } | undefined;
-  const flush = (): void => {
-    if (pending) out += decodeCharset(Buffer.concat(pending.bytes), pending.charset);
-    pending = undefined;
-  };
-  for (const m of text.matchAll(ENCODED_WORD)) {
-    const gap = text.slice(last, m.index);
-    const charset = m[1]!.toLowerCase();
-    const bytes = /[bB]/.test(m[2]!) ? Buffer.from(m[3]!, 'base64') : qWord(m[3]!);
-    if (pending && /^[ \t\r\n]*$/.test(gap)) {
-      if (pending.charset === charset) pending.bytes.push(bytes);
-      else {
-        flush();
-        pending = { charset, bytes: [bytes] };
-      }
-    } else {
-      flush();
-      out += gap;
-      pending = { charset, bytes: [bytes] };
-    }
-    last = m.index + m[0].length;
-  }
-  flush();
-  return out + text.slice(last);
-}
-
-function qWord(s: string): Buffer {
-  return Buffer.from(
-    s.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
-    'latin1',
-  );
-}
-
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
-const ATOM = /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uffff]+|\S/g;
-
-/**
- * A Date: field value read the way Dovecot's message_date_parse reads it:
- * [weekday ","] dd month [yy]yy hh (":" / ".") mm [(":" / ".") ss] [zone], comments ignored,
- * two-digit years 1970-2069, an unknown or missing zone taken as +0000. `day` is the calendar
- * date as written (what SENT* compares); `time` is the instant in UTC ms (what SORT compares).
- */
-export function parseMailDate(value: string | null): { day: string; time: number } | null {
-  if (value === null) return null;
-  const tokens = stripComments(value).match(ATOM) ?? [];
-  let i = 0;
-  const next = (): string => tokens[i++] ?? '';
-  let t = next();
-  if (t.length === 3) {
-    if (next() !== ',') return null;
-    t = next();
-  }
-  if (!/^\d{1,2}$/.test(t)) return null;
-  const day = Number(t);
-  const month = MONTHS.indexOf((t = next()).slice(0, 3).toLowerCase());
-  if (t.length < 3 || month < 0) return null;
-  t = next();
-  if (!/^(\d{2}|\d{4})$/.test(t)) return null;
-  let year = Number(t);
-  if (t.length === 2) year += year < 70 ? 2000 : 1900;
-  else if (year < 1900) return null;
-  t = next();
-  if (!/^\d{1,2}$/.test(t)) return null;
-  const hour = Number(t);
-  if (!/^[:.]$/.test(next()) || !/^\d{2}$/.test((t = next()))) return null;
-  const minute = Number(t);
-  let second = 0;
-  if (tokens[i] === ':' || tokens[i] === '.') {
-    i++;
-    if (!/^\d{2}$/.test((t = next()))) return null;
-    second = Math.min(Number(t), 59);
-  }
-  const zone = tokens[i];
-  if (zone !== undefined && !/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]/.test(zone)) return null;
-  const local = Date.UTC(year, month, day, hour, minute, second);
-  const check = new Date(local);
-  if (check.getUTCDate() !== day || check.getUTCMonth() !== month || hour > 23 || minute > 59) return null;
-  return { day: utcDay(check), time: local - zoneOffset(zone ?? '') * 60_000 };
-}
-
-function stripComments(value: string): string {
-  let out = '';
-  let depth = 0;
-  for (let i = 0; i < value.length; i++) {
-    const ch = value[i]!;
-    if (ch === '\\' && depth > 0) i++;
-    else if (ch === '(') depth++;
-    else if (ch === ')' && depth > 0) {
-      depth--;
-      out += ' ';
-    } else if (depth === 0) out += ch;
-  }
-  return out;
-}
-
-/** Minutes east of UTC; Dovecot reads military zones by their letter and anything unknown as 0. */
-function zoneOffset(zone: string): number {
-  const m = /^([+-])(\d\d)(\d\d)$/.exec(zone);
-  if (m) return (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  const z = zone.toUpperCase();
-  if (z.length === 1) {
-    if (z < 'J') return (z.charCodeAt(0) - 64) * 60;
-    if (z === 'J' || z === 'Z') return 0;
-    return z <= 'M' ? (z.charCodeAt(0) - 65) * 60 : (77 - z.charCodeAt(0)) * 60;
-  }
-  const us = /^([ECMP])([DS])T$/.exec(z);
-  if (!us) return 0;
-  const base = { E: -5, C: -6, M: -7, P: -8 }[us[1] as 'E' | 'C' | 'M' | 'P'] * 60;
-  return us[2] === 'D' ? base + 60 : base;
 }

@@ -11,13 +11,13 @@
  *    are gathered, and a dummy sorts by its earliest child;
  *  - siblings sort by sent date (§2.2: Date: in UTC, or INTERNALDATE when Date: is missing or
  *    unreadable), then by UID;
- *  - the subject of a top-level message is taken from its envelope, so the last Subject:
- *    field counts when there are several (Dovecot reads the first).
+ *  - Subject: and Date: come from the envelope, so when a message repeats them the last one
+ *    counts (Dovecot reads the first); the caller's references should come from
+ *    parseReferences, which reads the first References:/In-Reply-To: as Dovecot does.
  */
 import type { Envelope } from '../model/message.js';
 import { type HeaderBlock, fieldValue, parseHeaderBlock } from '../mime/header.js';
-import { fold } from './search.js';
-import { extractBaseSubject, sentTime } from './sort.js';
+import { extractBaseSubject, fold, sentTime } from './sort.js';
 
 export interface ThreadableMessage {
   uid: number;
@@ -290,28 +290,3 @@ function orderedSubject(messages: ThreadableMessage[]): ThreadNode[] {
  * An only child continues its parent's member list; two or more children nest. Written
  * with an explicit stack, for the same reason as above.
  */
-export function encodeThreads(nodes: ThreadNode[]): string {
-  let out = '';
-  const stack: Array<{ list: ThreadNode[]; next: number }> = [{ list: nodes, next: 0 }];
-  while (stack.length > 0) {
-    const frame = stack[stack.length - 1]!;
-    if (frame.next === frame.list.length) {
-      stack.pop();
-      if (stack.length > 0) out += ')'; // closes the thread-list that owned these children
-      continue;
-    }
-    let n = frame.list[frame.next++]!;
-    const members: number[] = [];
-    for (;;) {
-      if (n.uid !== null) members.push(n.uid);
-      if (n.children.length !== 1) break;
-      n = n.children[0]!;
-    }
-    out += `(${members.join(' ')}`;
-    if (n.children.length > 1) {
-      if (members.length > 0) out += ' ';
-      stack.push({ list: n.children, next: 0 });
-    } else out += ')';
-  }
-  return out;
-}

@@ -154,6 +154,30 @@ export class ContentRepo {
     return present;
   }
 
+  /**
+   * Load many message documents with one read (a FETCH over a range), into the cache.
+   * Damaged or missing ones are left for message() to report one by one.
+   */
+  async prefetch(keys: string[]): Promise<void> {
+    const missing = [...new Set(keys)].filter((k) => !this.#cache.has(k));
+    if (missing.length === 0) return;
+    const res = await this.#db.allDocs({ keys: missing.map((k) => this.#sealer.docId('message', k)), include_docs: true });
+    res.rows.forEach((row, i) => {
+      if (!row.doc) return;
+      try {
+        const open = this.#sealer.open<MessageMeta>(row.doc as unknown as SealedDoc, 'message');
+        this.#remember({ key: missing[i]!, meta: open.meta, skeleton: open.blob });
+      } catch {
+        // left for message() to report
+      }
+    });
+  }
+
+  #remember(stored: StoredMessage): void {
+    this.#cache.set(stored.key, stored);
+    if (this.#cache.size > this.#opts.cacheMessages) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
   async message(key: string): Promise<StoredMessage> {
     const cached = this.#cache.get(key);
     if (cached) {
@@ -170,8 +194,7 @@ export class ContentRepo {
     }
     const open = this.#sealer.open<MessageMeta>(doc, 'message');
     const stored = { key, meta: open.meta, skeleton: open.blob };
-    this.#cache.set(key, stored);
-    if (this.#cache.size > this.#opts.cacheMessages) this.#cache.delete(this.#cache.keys().next().value!);
+    this.#remember(stored);
     return stored;
   }
 

@@ -114,26 +114,37 @@ export class StateRepo {
     logicals: string[],
     mutate: (meta: M, stamp: string, logical: string) => M | undefined,
     origin?: unknown,
+    known?: ReadonlyMap<string, { rev: string; meta: M }>,
   ): Promise<number> {
     let pending = [...new Set(logicals)];
     let changed = 0;
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt === UPDATE_TRIES) throw new WaxsealError('ESTORE', `Could not update ${pending.length} ${kind}(s): they kept changing`);
-      const ids = pending.map((l) => this.#sealer.docId(kind, l));
-      const res = await this.#db.allDocs({ keys: ids, include_docs: true });
+      // First try from the revisions the caller already holds (no read at all); anything
+      // that conflicts is read fresh on the next round.
+      const current: Array<{ logical: string; rev: string; meta: M }> = [];
+      const toRead = attempt === 0 && known ? pending.filter((l) => !known.has(l)) : pending;
+      if (attempt === 0 && known) for (const l of pending) if (known.has(l)) current.push({ logical: l, ...known.get(l)! });
+      if (toRead.length > 0) {
+        const ids = toRead.map((l) => this.#sealer.docId(kind, l));
+        const res = await this.#db.allDocs({ keys: ids, include_docs: true });
+        res.rows.forEach((row, i) => {
+          if (!row.doc) throw new WaxsealError('EMISSING', `No such ${kind} ${ids[i]}`);
+          const opened = this.#sealer.open<M>(row.doc as SealedDoc, kind);
+          current.push({ logical: opened.logical, rev: row.doc._rev!, meta: opened.meta });
+        });
+      }
       const writes: PouchDocument[] = [];
       const byId = new Map<string, string>();
       const metas = new Map<string, M>();
-      res.rows.forEach((row, i) => {
-        if (!row.doc) throw new WaxsealError('EMISSING', `No such ${kind} ${ids[i]}`);
-        const opened = this.#sealer.open<M>(row.doc as SealedDoc, kind);
-        const next = mutate(opened.meta, this.#hlc.now(), opened.logical);
-        if (next === undefined) return;
-        const sealed = this.#sealer.seal({ kind, logical: opened.logical, meta: next });
-        writes.push({ ...sealed, _rev: row.doc._rev });
-        byId.set(sealed._id, opened.logical);
+      for (const cur of current) {
+        const next = mutate(cur.meta, this.#hlc.now(), cur.logical);
+        if (next === undefined) continue;
+        const sealed = this.#sealer.seal({ kind, logical: cur.logical, meta: next });
+        writes.push({ ...sealed, _rev: cur.rev });
+        byId.set(sealed._id, cur.logical);
         metas.set(sealed._id, next);
-      });
+      }
       if (writes.length === 0) break;
       const results = await this.#db.bulkDocs(writes);
       pending = [];

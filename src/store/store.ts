@@ -206,6 +206,16 @@ export class Store {
     await this.index.putSetting(name, value);
   }
 
+  /** What the index holds for these entries: their metas and revisions, to write without reading. */
+  #known(entries: string[]): Map<string, { rev: string; meta: EntryMeta }> {
+    const wanted = new Set(entries);
+    const out = new Map<string, { rev: string; meta: EntryMeta }>();
+    for (const m of this.index.mailboxes()) {
+      for (const e of m.entries.values()) if (wanted.has(e.logical)) out.set(e.logical, { rev: e.rev, meta: e.meta });
+    }
+    return out;
+  }
+
   async setFlags(entries: string[], change: FlagChange, origin?: unknown): Promise<number> {
     const n = await this.state.update<EntryMeta>('entry', entries, (m, t) => {
       const flags = { ...m.flags };
@@ -222,12 +232,12 @@ export class Store {
       }
       if (!touched) return undefined;
       return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
-    }, origin);
+    }, origin, this.#known(entries));
     return n;
   }
 
   async expunge(entries: string[]): Promise<number> {
-    return this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }));
+    return this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }), undefined, this.#known(entries));
   }
 
   /** The raw message of an entry, or a byte range of it. */

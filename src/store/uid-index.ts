@@ -15,6 +15,8 @@ import type { OpenedState, StateRepo } from './state.js';
 
 export interface IndexedEntry {
   id: string;
+  /** The revision this state was read from, so an update can be written without a read. */
+  rev: string;
   logical: string;
   uid: number;
   modseq: number;
@@ -85,7 +87,7 @@ export class UidIndex extends EventEmitter {
   #journalSeq = 0;
   /** Revisions this process wrote and applied, by id, until the changes feed passes them. */
   readonly #applied = new Map<string, string>();
-  readonly #pending = new Map<string, { id: string; logical: string; meta: EntryMeta }>();
+  readonly #pending = new Map<string, { id: string; rev: string; logical: string; meta: EntryMeta }>();
   readonly #maxUid = new Map<string, number>();
   readonly #unsorted = new Set<IndexedMailbox>();
   #lastSeq: number | string = 0;
@@ -249,20 +251,20 @@ export class UidIndex extends EventEmitter {
       for (const [key, p] of this.#pending) {
         if (p.meta.mailbox !== opened.logical) continue;
         this.#pending.delete(key);
-        this.#applyEntry(mbx, p.id, p.logical, p.meta, changes, dirty);
+        this.#applyEntry(mbx, p.id, p.rev, p.logical, p.meta, changes, dirty);
       }
       return;
     }
     const meta = opened.meta as EntryMeta;
     const mbx = this.#mailboxes.get(meta.mailbox);
     if (!mbx) {
-      this.#pending.set(opened.logical, { id: opened.id, logical: opened.logical, meta });
+      this.#pending.set(opened.logical, { id: opened.id, rev: opened.rev, logical: opened.logical, meta });
       return;
     }
-    this.#applyEntry(mbx, opened.id, opened.logical, meta, changes, dirty);
+    this.#applyEntry(mbx, opened.id, opened.rev, opened.logical, meta, changes, dirty);
   }
 
-  #applyEntry(mbx: IndexedMailbox, id: string, logical: string, meta: EntryMeta, changes: Map<string, IndexChange>, dirty: Set<string>): void {
+  #applyEntry(mbx: IndexedMailbox, id: string, rev: string, logical: string, meta: EntryMeta, changes: Map<string, IndexChange>, dirty: Set<string>): void {
     const change = changes.get(mbx.logical) ?? { mailbox: mbx.logical, added: [], changed: [], expunged: [] };
     changes.set(mbx.logical, change);
     let slot = this.#slots.get(logical);
@@ -277,7 +279,8 @@ export class UidIndex extends EventEmitter {
       const known = mbx.entries.get(slot.uid);
       if (slot.h === h) {
         // Replayed on start, or a write that changed nothing: same UID, same MODSEQ.
-        if (!expunged && !known) this.#insert(mbx, { id, logical, uid: slot.uid, modseq: slot.modseq, meta });
+        if (!expunged && !known) this.#insert(mbx, { id, rev, logical, uid: slot.uid, modseq: slot.modseq, meta });
+        else if (known) known.rev = rev;
         return;
       }
       slot.h = h;
@@ -288,7 +291,7 @@ export class UidIndex extends EventEmitter {
       else change.added.push(slot.uid);
     }
     if (expunged) mbx.entries.delete(slot.uid);
-    else this.#insert(mbx, { id, logical, uid: slot.uid, modseq: slot.modseq, meta });
+    else this.#insert(mbx, { id, rev, logical, uid: slot.uid, modseq: slot.modseq, meta });
     this.#counters.set(mbx.logical, { uidValidity: mbx.uidValidity, uidNext: mbx.uidNext, highestModseq: mbx.highestModseq });
     dirty.add(`mbx:${mbx.logical}`);
     dirty.add(`slot:${logical}`);

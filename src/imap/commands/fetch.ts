@@ -1,3 +1,4 @@
+import type { MessageRecord } from '../backend.js';
 import { command, SELECTED, type CommandContext } from '../command.js';
 import { ImapError, type FetchItem, type FetchModifiers, type Section, type SequenceSet } from '../types.js';
 import { compressSet, flagList, literal, type Chunk } from '../wire/encode.js';
@@ -10,6 +11,9 @@ interface FetchArgs {
   items: FetchItem[];
   modifiers: FetchModifiers;
 }
+
+/** Messages loaded per batched read while answering a FETCH. */
+const PREFETCH = 250;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -78,8 +82,22 @@ export const fetch = command({
         if (!wanted.some((i) => i.kind === 'FLAGS')) wanted.push({ kind: 'FLAGS' });
       }
     }
+    const needsContent = wanted.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || i.kind === 'BODY[]');
+    if (!needsContent) {
+      // Metadata only (the FLAGS sync every client does): answered from the view, no I/O,
+      // built as one string.
+      const lines: string[] = [];
+      for (const uid of uids) {
+        const r = view.records.get(uid);
+        if (r) lines.push(`* ${view.seqOf(uid)} FETCH (${cheapItems(wanted, uid, r)})\r\n`);
+        if (lines.length === 2048) ctx.send(lines.splice(0).join(''));
+      }
+      if (lines.length > 0) ctx.send(lines.join(''));
+      return;
+    }
     let sent = 0;
-    for (const uid of uids) {
+    for (const [i, uid] of uids.entries()) {
+      if (needsContent && i % PREFETCH === 0) await view.mailbox.prefetch(uids.slice(i, i + PREFETCH));
       const record = view.records.get(uid);
       if (!record) continue;
       let parts: Chunk[];
@@ -95,6 +113,19 @@ export const fetch = command({
     }
   },
 });
+
+function cheapItems(items: FetchItem[], uid: number, r: MessageRecord): string {
+  let out = '';
+  for (const item of items) {
+    if (out) out += ' ';
+    if (item.kind === 'UID') out += `UID ${uid}`;
+    else if (item.kind === 'FLAGS') out += `FLAGS ${flagList(r.flags)}`;
+    else if (item.kind === 'MODSEQ') out += `MODSEQ (${r.modseq})`;
+    else if (item.kind === 'INTERNALDATE') out += `INTERNALDATE ${imapDate(r.internalDate)}`;
+    else if (item.kind === 'RFC822.SIZE') out += `RFC822.SIZE ${r.size}`;
+  }
+  return out;
+}
 
 async function fetchOne(ctx: CommandContext, uid: number, items: FetchItem[]): Promise<Chunk[]> {
   const view = ctx.session.selected!;

@@ -23,18 +23,20 @@ import { search } from './search.js';
 import { examine, select } from './select.js';
 import { starttls } from './starttls.js';
 import { status } from './status.js';
+import { sort } from './sort.js';
 import { store } from './store.js';
+import { thread } from './thread.js';
 
 const plain: Array<CommandSpec<any>> = [
   capability, noop, logout, starttls, authenticate, login, enable, id, namespace, select, examine,
   create, del, rename, subscribe, unsubscribe, list, lsub, status, append, idle,
-  check, close, unselect, expunge, search, fetch, store, copy, move,
+  check, close, unselect, expunge, search, fetch, store, copy, move, sort, thread,
 ];
 
 /** Commands that also have a UID form (RFC 3501 §6.4.8, RFC 4315, RFC 6851). */
-const withUid: Array<CommandSpec<any>> = [copy, move, fetch, store, search, expunge];
+const withUid: Array<CommandSpec<any>> = [copy, move, fetch, store, search, expunge, sort, thread];
 
 export const COMMANDS: ReadonlyMap<string, CommandSpec<any>> = new Map([
-  ...plain.filter((c) => c !== expunge || true).map((c) => [c.name, c] as const),
+  ...plain.map((c) => [c.name, c] as const),
   ...withUid.map((c) => [`UID ${c.name}`, c] as const),
 ]);

@@ -5,7 +5,7 @@ import { parseSearch } from '../wire/search.js';
 import type { SelectedView } from '../session/selected.js';
 
 /** Sequence-number keys become UID keys here: the backend never sees sequence numbers. */
-function toUidKeys(key: SearchKey, view: SelectedView): SearchKey {
+export function toUidKeys(key: SearchKey, view: SelectedView): SearchKey {
   switch (key.kind) {
     case 'seq':
       return { kind: 'uid', set: uidSet(view.resolve(key.set, false)) };

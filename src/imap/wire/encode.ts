@@ -9,6 +9,12 @@ import { isAstringChar } from './scanner.js';
 
 export type Chunk = string | Buffer;
 
+/** A thread tree (RFC 5256); `uid` is null for a dummy parent that is not in the mailbox. */
+export interface ThreadTree {
+  uid: number | null;
+  children: ThreadTree[];
+}
+
 // astring = 1*ASTRING-CHAR / string
 /** An atom when every character allows it, else quoted, else a literal. */
 export function astring(s: string): string {
@@ -78,4 +84,31 @@ export function taggedResponse(tag: string, status: 'OK' | 'NO' | 'BAD', text: s
 /** Untagged data; `text` may hold literals, so it is passed through unchanged. */
 export function untagged(text: string): string {
   return `* ${text}\r\n`;
+}
+
+/** thread-list syntax of RFC 5256: "(1 2 (3 4)(5))"; iterative, so deep threads cannot overflow the stack. */
+export function encodeThreads(nodes: ThreadTree[]): string {
+  let out = '';
+  const stack: Array<{ list: ThreadTree[]; next: number }> = [{ list: nodes, next: 0 }];
+  while (stack.length > 0) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next === frame.list.length) {
+      stack.pop();
+      if (stack.length > 0) out += ')'; // closes the thread-list that owned these children
+      continue;
+    }
+    let n = frame.list[frame.next++]!;
+    const members: number[] = [];
+    for (;;) {
+      if (n.uid !== null) members.push(n.uid);
+      if (n.children.length !== 1) break;
+      n = n.children[0]!;
+    }
+    out += `(${members.join(' ')}`;
+    if (n.children.length > 1) {
+      if (members.length > 0) out += ' ';
+      stack.push({ list: n.children, next: 0 });
+    } else out += ')';
+  }
+  return out;
 }

@@ -5,14 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SearchKey } from '../../../src/imap/types.js';
-import {
-  type SearchableMessage,
-  decodeCharset,
-  decodeTransfer,
-  decodeWords,
-  parseMailDate,
-  searchMessages,
-} from '../../../src/mail/search.js';
+import { type SearchableMessage, decodeTransfer, searchMessages } from '../../../src/mail/search.js';
+import { decodeCharset, decodeWords, parseMailDate } from '../../../src/mail/sort.js';
 
 const crlf = (s: string, encoding: BufferEncoding = 'utf8'): Buffer => Buffer.from(s.replace(/\r?\n/g, '\r\n'), encoding);
 const b64 = (s: string, encoding: BufferEncoding = 'utf8'): string => Buffer.from(s, encoding).toString('base64');
@@ -273,6 +267,7 @@ test('transfer and charset decoding', () => {
   assert.equal(decodeTransfer(Buffer.from('=41'), '7bit').toString(), '=41');
   assert.equal(decodeCharset(Buffer.from([0x80, 0xe9]), 'ISO-8859-1'), '€é');
   assert.equal(decodeCharset(Buffer.from('é'), undefined), 'é');
-  assert.equal(decodeCharset(Buffer.from([0xe9]), 'us-ascii'), 'é');
+  assert.equal(decodeCharset(Buffer.from([0xe9, 0x93]), 'us-ascii'), 'é“');
+  assert.equal(decodeCharset(Buffer.from([0x93, 0x41, 0x94]), 'x-no-such-charset'), '“A”');
   assert.equal(decodeCharset(Buffer.from([0xa4]), 'iso-8859-15'), '€');
 });

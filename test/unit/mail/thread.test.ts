@@ -4,6 +4,7 @@
  * leaves a choice; the short cases pin single steps of the algorithm (Dovecot gives the same
  * answers for them too).
  */
+import { encodeThreads } from '../../../src/imap/wire/encode.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { computeEnvelope } from '../../../src/mime/structure.js';
@@ -11,7 +12,6 @@ import { parseMime } from '../../../src/mime/tree.js';
 import {
   type ThreadNode,
   type ThreadableMessage,
-  encodeThreads,
   messageIds,
   parseReferences,
   threadMessages,

@@ -1,0 +1,165 @@
+/**
+ * IMAP benchmark: one 10,000-message mailbox (SpamAssassin corpus, each copy made unique),
+ * loaded the same way (pipelined LITERAL+ APPEND) into the harness's Dovecot and into
+ * Waxseal, then the same operations against both in the same run, Waxseal time / Dovecot
+ * time per operation, plus Waxseal's peak RSS and its time from start to first SELECT.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startDovecot } from '../test/harness/provider.js';
+import { makeTempDir } from '../test/harness/tmp.js';
+import { corpus } from './store.js';
+
+/** A minimal pipelining client: counts on tagged lines at the end of what arrived. */
+class Client {
+  readonly #socket: Socket;
+  #tail = '';
+  #waiting: { tag: string; resolve: (line: string) => void } | undefined;
+  bytes = 0;
+  private constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on('data', (d: Buffer) => {
+      this.bytes += d.length;
+      this.#tail = (this.#tail + d.toString('latin1')).slice(-4096);
+      const w = this.#waiting;
+      if (!w) return;
+      const m = new RegExp(`(?:^|\\r\\n)${w.tag} (OK|NO|BAD)[^\\r\\n]*\\r\\n$`).exec(this.#tail);
+      if (m) {
+        this.#waiting = undefined;
+        w.resolve(m[0]);
+      }
+    });
+  }
+  static async open(port: number): Promise<Client> {
+    const socket = connect(port, '127.0.0.1');
+    const c = new Client(socket);
+    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    c.#tail = '';
+    return c;
+  }
+  /** Send raw bytes, wait for `tag`'s completion; returns ms. */
+  async run(tag: string, data: string | Buffer): Promise<number> {
+    const t = performance.now();
+    const done = new Promise<string>((resolve) => (this.#waiting = { tag, resolve }));
+    this.#socket.write(data);
+    const line = await done;
+    if (!/ OK/.test(line)) throw new Error(`${tag} failed: ${line.trim()}`);
+    return performance.now() - t;
+  }
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+function unique(n: number, base: Buffer[]): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.concat([Buffer.from(`X-Bench-Copy: ${i}\r\n`), base[i % base.length]!]));
+}
+
+async function load(port: number, user: string, pass: string, msgs: Buffer[]): Promise<void> {
+  const c = await Client.open(port);
+  await c.run('L', `L LOGIN ${user} "${pass}"\r\n`);
+  const parts: Buffer[] = [];
+  msgs.forEach((m, i) => parts.push(Buffer.from(`A${i} APPEND INBOX {${m.length}+}\r\n`), m, Buffer.from('\r\n')));
+  parts.push(Buffer.from('Z NOOP\r\n'));
+  await c.run('Z', Buffer.concat(parts));
+  c.close();
+}
+
+const OPS: Array<[string, (c: Client) => Promise<number>]> = [
+  ['UID FETCH 1:* (UID FLAGS)', (c) => c.run('f1', 'f1 UID FETCH 1:* (UID FLAGS)\r\n')],
+  ['FETCH 1:* (ENVELOPE BODYSTRUCTURE)', (c) => c.run('f2', 'f2 FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n')],
+  ['FETCH 1:1000 BODY.PEEK[]', (c) => c.run('f3', 'f3 FETCH 1:1000 BODY.PEEK[]\r\n')],
+  ['UID SEARCH TEXT <word>', (c) => c.run('s1', 's1 UID SEARCH TEXT "viagra"\r\n')],
+  ['SEARCH SINCE <date>', (c) => c.run('s2', 's2 SEARCH SINCE 1-Jan-2000\r\n')],
+  ['STORE 1:* +FLAGS (\\Seen)', (c) => c.run('st', 'st STORE 1:* +FLAGS (\\Seen)\r\n')],
+  ['UID MOVE of 1,000', (c) => c.run('mv', 'mv UID MOVE 1:1000 Archive\r\n')],
+  ['EXPUNGE of 1,000', async (c) => {
+    await c.run('d0', 'd0 STORE 1:1000 +FLAGS.SILENT (\\Deleted)\r\n');
+    return c.run('ex', 'ex EXPUNGE\r\n');
+  }],
+];
+
+async function measure(port: number, user: string, pass: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const c = await Client.open(port);
+  const t = performance.now();
+  await c.run('L', `L LOGIN ${user} "${pass}"\r\n`);
+  await c.run('S', 'S SELECT INBOX\r\n');
+  out['LOGIN+SELECT'] = performance.now() - t;
+  for (const [name, op] of OPS) out[name] = await op(c);
+  c.close();
+  return out;
+}
+
+function startWaxseal(dir: string, secret: string, user: string, pass: string): Promise<{ child: ChildProcess; port: number; startMs: number }> {
+  const script = fileURLToPath(new URL('./imap-server.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, dir, secret, user, pass], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /READY (\d+) (\d+)/.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), startMs: Number(m[2]) });
+    });
+    child.once('exit', (code) => reject(new Error(`waxseal bench server exited (${code})`)));
+  });
+}
+
+async function stopWaxseal(child: ChildProcess): Promise<number> {
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.removeAllListeners('exit');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return Number(/RSS (\d+)/.exec(out)?.[1] ?? NaN);
+}
+
+export async function main(args: string[]): Promise<void> {
+  const n = Number(args.find((a) => a.startsWith('--messages='))?.split('=')[1] ?? 10_000);
+  const msgs = unique(n, corpus(6000).map((m) => m.raw));
+  const user = 'bench@example.test';
+  const pass = randomBytes(9).toString('base64url');
+  console.log(`imap benchmark: ${n} messages (${(msgs.reduce((s, m) => s + m.length, 0) / 1e6).toFixed(1)} MB), same operations on Dovecot and Waxseal`);
+  const dovecot = await startDovecot({ users: [{ user, password: pass }] });
+  const tmp = await makeTempDir('waxseal-bench-imap-');
+  const secret = randomBytes(32).toString('hex');
+  try {
+    await load(dovecot.imapPort, user, pass, msgs);
+    let wax = await startWaxseal(tmp.path, secret, user, pass);
+    let t = performance.now();
+    await load(wax.port, user, pass, msgs);
+    const loadMs = performance.now() - t;
+    await stopWaxseal(wax.child);
+    // A cold start on the full mailbox: process start to the first SELECT answered.
+    t = performance.now();
+    wax = await startWaxseal(tmp.path, secret, user, pass);
+    const first = await Client.open(wax.port);
+    await first.run('L', `L LOGIN ${user} "${pass}"\r\n`);
+    await first.run('S', 'S SELECT INBOX\r\n');
+    const coldMs = performance.now() - t;
+    first.close();
+    // Dovecot gets the same warm-up (its indexes are built on first SELECT).
+    const warm = await Client.open(dovecot.imapPort);
+    await warm.run('L', `L LOGIN ${user} "${pass}"\r\n`);
+    await warm.run('S', 'S SELECT INBOX\r\n');
+    warm.close();
+    const d = await measure(dovecot.imapPort, user, pass);
+    const w = await measure(wax.port, user, pass);
+    const rss = await stopWaxseal(wax.child);
+    console.log(`${'operation'.padEnd(36)} ${'Dovecot'.padStart(10)} ${'Waxseal'.padStart(10)} ${'ratio'.padStart(7)}`);
+    for (const k of Object.keys(d)) {
+      console.log(`${k.padEnd(36)} ${d[k]!.toFixed(1).padStart(8)}ms ${w[k]!.toFixed(1).padStart(8)}ms ${(w[k]! / d[k]!).toFixed(2).padStart(6)}×`);
+    }
+    console.log(`Waxseal: load by APPEND ${(loadMs / 1000).toFixed(1)} s, start to first SELECT ${coldMs.toFixed(0)} ms (store open + listen ${wax.startMs} ms), peak RSS ${rss} MB`);
+    const dir = fileURLToPath(new URL('./results', import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `imap-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ n, dovecot: d, waxseal: w, coldMs, rss, loadMs }, null, 2));
+  } finally {
+    await dovecot.stop();
+    await tmp.cleanup();
+  }
+}

@@ -16,13 +16,16 @@ export function parseEndpoint(text: string, what: string): Endpoint {
 
 export const serve: Command = {
   summary: 'run the daemon (creates a default profile on first run)',
-  usage: 'waxseal serve [--imap HOST:PORT] [--smtp HOST:PORT] [--offline] [--email ADDRESS] [--data-dir DIR]',
+  usage: 'waxseal serve [--imap HOST:PORT] [--imaps HOST:PORT] [--smtp HOST:PORT] [--offline] [--email ADDRESS] [--data-dir DIR]',
   help: `Unlocks the profile and serves it until stopped (Ctrl+C).
 On first run, with no profile in DIR, creates one for --email (default USER@localhost).
-Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
+Defaults: IMAP 127.0.0.1:1984 (plain, STARTTLS offered), IMAP over TLS 127.0.0.1:1993,
+SMTP 127.0.0.1:2013; port 0 picks a free port. The certificate is made for this profile
+on first run; \`waxseal credentials\` says where it is, to tell a mail client to trust it.`,
   options: {
     ...COMMON_OPTIONS,
     imap: { type: 'string' },
+    imaps: { type: 'string' },
     smtp: { type: 'string' },
     offline: { type: 'boolean' },
     email: { type: 'string' },
@@ -31,6 +34,7 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
     const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
     const imap = typeof v.imap === 'string' ? parseEndpoint(v.imap, '--imap') : undefined;
     const smtp = typeof v.smtp === 'string' ? parseEndpoint(v.smtp, '--smtp') : undefined;
+    const imaps = typeof v.imaps === 'string' ? parseEndpoint(v.imaps, '--imaps') : undefined;
     // Signal handlers go in before anything is started or printed: a supervisor that sends
     // SIGTERM as soon as it reads "Ready." (or a user quick on Ctrl+C) must never find the
     // process without them, and a stop asked for during start-up happens right after it.
@@ -42,6 +46,7 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
       dataDir,
       ...(typeof v.email === 'string' ? { email: v.email } : {}),
       ...(imap ? { imap } : {}),
+      ...(imaps ? { imaps } : {}),
       ...(smtp ? { smtp } : {}),
       offline: Boolean(v.offline),
       access: secretAccess(),
@@ -54,7 +59,7 @@ Defaults: IMAP 127.0.0.1:1984, SMTP 127.0.0.1:2013; port 0 picks a free port.`,
       `  secret:  ${s.secretStore === 'keychain' ? 'OS keychain' : 'passphrase-wrapped file'}`,
       `  store:   ${s.mailboxes.length} mailboxes, ${s.mailboxes.reduce((n, m) => n + m.messages, 0)} messages`,
       `  control: http://127.0.0.1:${daemon.controlPort} (token in ${unlocked.paths.controlToken})`,
-      `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })}  (login ${s.email}; password: \`waxseal credentials\`)`,
+      `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.imaps?.port ?? '-'}  (login ${s.email}; password: \`waxseal credentials\`)`,
       `  SMTP:    not built yet (would listen on ${fmt(smtp ?? unlocked.profile.smtp)})`,
       'Ready. Stop with Ctrl+C.',
     ];

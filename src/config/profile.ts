@@ -23,6 +23,8 @@ export interface ProfileConfig {
   name: string;
   secretStore: 'keychain' | 'passphrase';
   imap: Endpoint;
+  /** Implicit TLS (RFC 8314) for IMAP. */
+  imaps: Endpoint;
   smtp: Endpoint;
   offline: boolean;
   createdAt: string;
@@ -31,6 +33,8 @@ export interface ProfileConfig {
 /** LEAP's ports; loopback only unless the user says otherwise. */
 export const DEFAULT_IMAP: Endpoint = { host: '127.0.0.1', port: 1984 };
 export const DEFAULT_SMTP: Endpoint = { host: '127.0.0.1', port: 2013 };
+/** Implicit-TLS IMAP next to LEAP's plain port (993's digits, out of the privileged range). */
+export const DEFAULT_IMAPS: Endpoint = { host: '127.0.0.1', port: 1993 };
 
 const EMAIL = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+$/;
 
@@ -48,6 +52,7 @@ export function newProfile(opts: { email: string; name?: string; secretStore: Pr
     name: opts.name ?? '',
     secretStore: opts.secretStore,
     imap: { ...DEFAULT_IMAP },
+    imaps: { ...DEFAULT_IMAPS },
     smtp: { ...DEFAULT_SMTP },
     offline: false,
     createdAt: new Date().toISOString(),
@@ -72,6 +77,7 @@ const SCHEMA: Record<keyof ProfileConfig, Check> = {
   name: isString,
   secretStore: (v) => v === 'keychain' || v === 'passphrase',
   imap: isEndpoint,
+  imaps: isEndpoint,
   smtp: isEndpoint,
   offline: isBool,
   createdAt: isString,
@@ -88,6 +94,9 @@ export function parseProfile(text: string, file: string): ProfileConfig {
   for (const key of Object.keys(data)) {
     if (!(key in SCHEMA)) throw new WaxsealError('ECONFIG', `${file}: unknown setting "${key}"`);
   }
+  // Settings added after a profile was made get their defaults (config versions stay 1 until
+  // a change needs a real migration).
+  if (data.imaps === undefined) data.imaps = { ...DEFAULT_IMAPS };
   for (const [key, check] of Object.entries(SCHEMA)) {
     if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);
   }

@@ -10,12 +10,14 @@ import { startImapServer, type ImapServer } from '../imap/server.js';
 import { StoreBackend } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
 import { WaxsealError } from '../util/errors.js';
+import { ensureCertificate, type ProfileCertificate } from './certificate.js';
 import { startControl, type ControlServer } from './control.js';
 import type { UnlockedProfile } from './profile.js';
 
 export interface DaemonOptions {
   unlocked: UnlockedProfile;
   imap?: Endpoint;
+  imaps?: Endpoint;
   smtp?: Endpoint;
   offline?: boolean;
 }
@@ -39,6 +41,9 @@ export interface Credentials {
   password: string;
   imap: Endpoint;
   smtp: Endpoint;
+  /** Implicit-TLS IMAP, and the certificate both IMAP ports present (STARTTLS too). */
+  imaps?: Endpoint;
+  certificate?: { file: string; sha256: string };
 }
 
 /** The local login password: random per profile and device, kept sealed in the local store. */
@@ -72,6 +77,7 @@ export class Daemon extends EventEmitter {
   #control: ControlServer | undefined;
   #imap: ImapServer | undefined;
   #password = '';
+  #certificate: ProfileCertificate | undefined;
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
@@ -85,12 +91,17 @@ export class Daemon extends EventEmitter {
     const daemon = new Daemon(store, opts);
     try {
       daemon.#password = await localPassword(store);
+      daemon.#certificate = await ensureCertificate(store, paths.dir);
       const imapAt = opts.imap ?? profile.imap;
+      const imapsAt = opts.imaps ?? profile.imaps;
+      if (imapsAt.host !== imapAt.host) throw new WaxsealError('EUSAGE', 'IMAP and implicit-TLS IMAP must listen on the same host');
       daemon.#imap = await listenOrExplain('IMAP', imapAt, () =>
         startImapServer({
           backend: new StoreBackend({ store, user: profile.email, password: () => daemon.#password }),
           host: imapAt.host,
           port: imapAt.port,
+          tlsPort: imapsAt.port,
+          tls: { key: daemon.#certificate!.key, cert: daemon.#certificate!.cert },
           maxMessageBytes: 64 * 1024 * 1024,
           preAuthTimeoutMs: 60_000,
           idleTimeoutMs: 30 * 60_000,
@@ -121,6 +132,8 @@ export class Daemon extends EventEmitter {
       password: this.#password,
       imap: { host: imap.host, port: this.#imap?.port ?? imap.port },
       smtp: this.#opts.smtp ?? profile.smtp,
+      ...(this.#imap?.tlsPort ? { imaps: { host: imap.host, port: this.#imap.tlsPort } } : {}),
+      ...(this.#certificate ? { certificate: { file: this.#certificate.file, sha256: this.#certificate.fingerprint } } : {}),
     };
   }
 
@@ -142,6 +155,7 @@ export class Daemon extends EventEmitter {
       services: {
         control: { state: 'running', host: '127.0.0.1', port: this.#control?.port ?? 0 },
         imap: this.#imap ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.port } : { state: 'stopped' },
+        imaps: this.#imap?.tlsPort ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.tlsPort } : { state: 'stopped' },
         smtp: { state: 'not-built' },
       },
     };

@@ -14,6 +14,7 @@ export interface EmbeddedOptions {
   /** Address for a profile created on first run (default USER@localhost). */
   email?: string;
   imap?: Endpoint;
+  imaps?: Endpoint;
   smtp?: Endpoint;
   offline?: boolean;
   access?: SecretAccess;
@@ -56,6 +57,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
   const daemon = await Daemon.start({
     unlocked,
     ...(opts.imap ? { imap: opts.imap } : {}),
+    ...(opts.imaps ? { imaps: opts.imaps } : {}),
     ...(opts.smtp ? { smtp: opts.smtp } : {}),
     offline: Boolean(opts.offline),
   });

@@ -4,7 +4,7 @@
  * unless the caller explicitly passes another host.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { TLSSocket, createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
+import { TLSSocket, createSecureContext, createServer as createTlsServer, type SecureContextOptions } from 'node:tls';
 import type { ImapBackend } from './backend.js';
 import { COMMANDS } from './commands/index.js';
 import { LoginThrottle, Session, type Transport } from './session/session.js';
@@ -42,6 +42,9 @@ export interface ImapServer {
 
 export async function startImapServer(opts: ImapServerOptions): Promise<ImapServer> {
   const throttle = new LoginThrottle();
+  // A server-side TLSSocket wrapped around a plain socket (STARTTLS) ignores key/cert given
+  // directly; it needs a secure context, or the handshake never starts.
+  const secureContext = opts.tls ? createSecureContext(opts.tls) : undefined;
   const sockets = new Set<Socket>();
   const capabilities = (session: Session): string[] => {
     if (session.state !== 'not-authenticated') return CAPABILITIES_AUTHENTICATED;
@@ -108,7 +111,7 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
               flush(); // the tagged OK must go out in the clear, before the handshake
               socket.removeListener('data', onData);
               reader.reset();
-              const upgraded = new TLSSocket(socket, { isServer: true, ...opts.tls });
+              const upgraded = new TLSSocket(socket, { isServer: true, secureContext });
               socket = upgraded;
               secureNow = true;
               upgraded.on('data', onData);

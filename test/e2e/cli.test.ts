@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
@@ -19,7 +19,7 @@ after(() => tmp.cleanup());
 
 const PASS = 'correct horse battery staple';
 /** Never the default ports in tests: the machine is shared. */
-const EPHEMERAL = ['--imap', '127.0.0.1:0', '--smtp', '127.0.0.1:0'];
+const EPHEMERAL = ['--imap', '127.0.0.1:0', '--imaps', '127.0.0.1:0', '--smtp', '127.0.0.1:0'];
 
 /** A digest of every file under dir, to show a failed command changed nothing. */
 function treeDigest(dir: string): string {
@@ -133,20 +133,36 @@ describe('a passphrase profile', () => {
   test('credentials work for a real IMAP login, from the daemon and without it', async () => {
     const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
     const child = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
-    await waitForOutput(child, 'Ready.');
-    const live = JSON.parse((await runCli(['credentials', '--json', '--data-dir', dataDir()], isolatedEnv())).stdout);
-    assert.deepEqual(Object.keys(live).sort(), ['imap', 'password', 'smtp', 'user']);
-    assert.equal(live.user, 'alice@example.org');
-    assert.ok(live.imap.port > 0 && live.imap.port !== 1984);
-    const client = new ImapFlow({ host: live.imap.host, port: live.imap.port, secure: false, auth: { user: live.user, pass: live.password }, logger: false } as never);
-    await client.connect();
-    assert.deepEqual((await client.list()).map((b) => b.path).sort(), ['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
-    await client.logout();
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    let live: { user: string; password: string; imap: { host: string; port: number }; imaps: { port: number }; certificate: { file: string; sha256: string } };
+    try {
+      await waitForOutput(child, 'Ready.');
+      live = JSON.parse((await runCli(['credentials', '--json', '--data-dir', dataDir()], isolatedEnv())).stdout);
+      assert.deepEqual(Object.keys(live).sort(), ['certificate', 'imap', 'imaps', 'password', 'smtp', 'user']);
+      assert.equal(live.user, 'alice@example.org');
+      assert.ok(live.imap.port > 0 && live.imap.port !== 1984);
+      // Plaintext on loopback; imapflow would otherwise upgrade on its own (STARTTLS is offered).
+      const client = new ImapFlow({ host: live.imap.host, port: live.imap.port, secure: false, doSTARTTLS: false, auth: { user: live.user, pass: live.password }, logger: false } as never);
+      await client.connect();
+      assert.deepEqual((await client.list()).map((b) => b.path).sort(), ['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+      await client.logout();
+      // The same login over implicit TLS and over STARTTLS, trusting the profile's certificate.
+      const ca = readFileSync(live.certificate.file, 'utf8');
+      for (const [port, secure] of [[live.imaps.port, true], [live.imap.port, false]] as const) {
+        const tlsClient: ImapFlow = new ImapFlow({ host: 'localhost', port, secure, doSTARTTLS: !secure, tls: { ca }, auth: { user: live.user, pass: live.password }, logger: false } as never);
+        await tlsClient.connect();
+        assert.equal((tlsClient as unknown as { secureConnection: boolean }).secureConnection, true);
+        assert.ok((await tlsClient.list()).some((b: { path: string }) => b.path === 'INBOX'));
+        await tlsClient.logout();
+      }
+    } finally {
+      // A failed assertion must not leave the daemon running (the test runner would wait on it).
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
     // With the daemon stopped, the same password comes from the unlocked store.
     const offline = JSON.parse((await runCli(['credentials', '--json', '--data-dir', dataDir()], env)).stdout);
     assert.equal(offline.password, live.password);
+    assert.equal(new X509Certificate(readFileSync(offline.certificate?.file ?? live.certificate.file)).fingerprint256, live.certificate.sha256);
     const locked = await runCli(['credentials', '--data-dir', dataDir()], isolatedEnv());
     assert.equal(locked.code, 1);
     assert.match(locked.stderr, /passphrase/);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
 import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox } from './kinds.js';
-import type { PouchDb, PouchDocument } from './pouch.js';
+import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 
 export interface NewEntry {
@@ -30,6 +30,7 @@ export interface OpenedState {
 }
 
 const UPDATE_TRIES = 5;
+const WRITE_BATCH = 500;
 
 /** A state document ready to write, with the plaintext it was sealed from. */
 export interface PreparedState {
@@ -146,7 +147,10 @@ export class StateRepo {
         metas.set(sealed._id, next);
       }
       if (writes.length === 0) break;
-      const results = await this.#db.bulkDocs(writes);
+      // PouchDB's cost per document grows with the size of one bulkDocs call: write in
+      // batches (10,000 updates: 1.0 s in one call, 0.5 s in batches of 500).
+      const results: PouchWriteResult[] = [];
+      for (let i = 0; i < writes.length; i += WRITE_BATCH) results.push(...(await this.#db.bulkDocs(writes.slice(i, i + WRITE_BATCH))));
       pending = [];
       const written: Array<{ rev: string; opened: OpenedState }> = [];
       results.forEach((r, i) => {

@@ -145,3 +145,28 @@ test('ENVELOPE and BODYSTRUCTURE are cached in the sealed message document at im
     assert.deepEqual(meta.body?.kind === 'multipart' ? meta.body.parts.map((p) => `${p.kind}:${p.subtype}`) : [], ['text:plain', 'basic:png']);
     await again.close();
   }));
+
+test('superseded flag revisions are compacted away in the background; the current state stays', async () => {
+  const dir = await makeTempDir('waxseal-compact-');
+  let compacted = 0;
+  const keys = deriveKeys(newRootSecret());
+  const s = await Store.open({ dir: join(dir.path, 'store'), keys, compactAfter: 10, compactDelayMs: 50, onCompacted: () => compacted++ });
+  try {
+    const box = (await s.createMailbox('INBOX')).logical;
+    const [m] = await s.import(box, spamAssassin('easy-ham-1', 1).map((x) => ({ raw: x.raw })));
+    const entry = () => s.index.mailbox(box)!.entries.get(m!.uid!)!;
+    const firstRev = entry().rev;
+    for (let i = 0; i < 12; i++) await s.setFlags([m!.entry], i % 2 ? { remove: ['\\Seen'] } : { add: ['\\Seen'] });
+    assert.equal(compacted, 0, 'compacted in the middle of a burst of writes');
+    const deadline = Date.now() + 5000;
+    while (compacted === 0 && Date.now() < deadline) await sleep(20);
+    assert.equal(compacted, 1);
+    const db = s.replicated().state;
+    await assert.rejects(db.get(entry().id, { rev: firstRev }), (err: { status?: number }) => err.status === 404);
+    assert.equal(entry().meta.flags['\\Seen']?.[0], false);
+    assert.deepEqual(Object.keys((await db.get(entry().id)) as object).sort(), ['_id', '_rev', 'ct', 'iv', 'v']);
+  } finally {
+    await s.close();
+    await dir.cleanup();
+  }
+});

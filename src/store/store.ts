@@ -169,6 +169,7 @@ export class Store {
 
   async close(): Promise<void> {
     clearTimeout(this.#compactTimer);
+    await this.index.dispose();
     await this.#compacting;
     await Promise.all(this.#dbs.map((db) => db.close()));
   }

@@ -43,10 +43,18 @@ export interface IndexChange {
   origin?: unknown;
 }
 
+/** What the state database said last, kept so a restart needs only the changes since. */
+interface Known<M> {
+  id: string;
+  rev: string;
+  meta: M;
+}
+
 interface MailboxCounters {
   uidValidity: number;
   uidNext: number;
   highestModseq: number;
+  state?: Known<MailboxMeta>;
 }
 
 interface EntrySlot {
@@ -55,6 +63,7 @@ interface EntrySlot {
   modseq: number;
   /** Digest of the entry state last indexed: on replay, an unchanged entry keeps its MODSEQ. */
   h: string;
+  state?: Known<EntryMeta>;
 }
 
 function digest(meta: EntryMeta): string {
@@ -64,8 +73,10 @@ function digest(meta: EntryMeta): string {
 const BATCH = 500;
 const JOURNAL_COMPACT = 256;
 
-/** A slot as the journal stores it: [entry logical id, mailbox, uid, modseq, digest]. */
-type JournalRow = [string, string, number, number, string];
+/** A slot as the journal stores it: [entry logical id, mailbox, uid, modseq, digest, state]. */
+type JournalRow = [string, string, number, number, string, Known<EntryMeta>?];
+
+const row = (logical: string, s: EntrySlot): JournalRow => [logical, s.mailbox, s.uid, s.modseq, s.h, ...(s.state ? [s.state] : [])] as JournalRow;
 
 let lastValidity = 0;
 /** UIDVALIDITY from the clock, never repeating within this process. */
@@ -91,8 +102,12 @@ export class UidIndex extends EventEmitter {
   readonly #maxUid = new Map<string, number>();
   readonly #unsorted = new Set<IndexedMailbox>();
   #lastSeq: number | string = 0;
+  #catchUpTimer: NodeJS.Timeout | undefined;
+  #documentsRead = 0;
   #running: Promise<void> = Promise.resolve();
   rebuilt = false;
+  /** How the last load went: from the journal (quick) or by replaying the state database. */
+  readonly loadStats = { fromJournal: false, documentsRead: 0 };
   /** State documents that failed to open, by id, with the reason. */
   readonly damaged = new Map<string, string>();
 
@@ -103,28 +118,68 @@ export class UidIndex extends EventEmitter {
     this.#state = state;
   }
 
-  /** Load the persisted index, then replay the state database from the start. */
+  /**
+   * Load the persisted index. It holds each mailbox's and entry's last known state and the
+   * changes-feed position it reflects, so a start reads only what changed since (10,000
+   * messages: the whole state database took seconds to replay). Without that position (a
+   * new or rebuilt index) the state database is replayed from the start.
+   */
   async load(): Promise<void> {
     const res = await this.#local.allDocs({ include_docs: true });
     const journals: Array<{ seq: number; id: string; slots: JournalRow[] }> = [];
+    let cursor: number | string | undefined;
     for (const row of res.rows) {
       if (!row.doc) continue;
       this.#revs.set(row.id, row.doc._rev!);
       const opened = this.#sealer.open<Record<string, unknown>>(row.doc as SealedDoc);
       if (opened.kind === 'mbx') this.#counters.set(opened.logical, opened.meta as unknown as MailboxCounters);
       else if (opened.kind === 'journal') journals.push({ seq: Number(opened.logical), id: row.id, slots: opened.meta.slots as JournalRow[] });
+      else if (opened.kind === 'cursor') cursor = opened.meta.lastSeq as number | string;
     }
     // Journals replay in order; a snapshot (a journal holding every slot) makes older ones moot.
     journals.sort((a, b) => a.seq - b.seq);
     for (const j of journals) {
-      for (const [logical, mailbox, uid, modseq, h] of j.slots) this.#slots.set(logical, { mailbox, uid, modseq, h });
+      for (const [logical, mailbox, uid, modseq, h, state] of j.slots) this.#slots.set(logical, { mailbox, uid, modseq, h, ...(state ? { state } : {}) });
     }
     this.#journals = journals.map((j) => j.id);
     this.#journalSeq = journals.at(-1)?.seq ?? 0;
     this.rebuilt = this.#counters.size === 0;
-    // Mailbox and flag state is read fresh from the state database on every start (it is
-    // small); only what cannot be recomputed — UIDs and MODSEQs — comes from the index.
+    const complete = [...this.#counters.values()].every((c) => c.state) && [...this.#slots.values()].every((s) => s.state);
+    if (cursor !== undefined && complete) {
+      for (const [logical, c] of this.#counters) {
+        const state = c.state!;
+        this.#mailboxes.set(logical, { id: state.id, logical, meta: state.meta, uidValidity: c.uidValidity, uidNext: c.uidNext, highestModseq: c.highestModseq, entries: new Map() });
+      }
+      for (const [logical, slot] of this.#slots) {
+        const state = slot.state!;
+        const mbx = this.#mailboxes.get(slot.mailbox);
+        if (!mbx || state.meta.expunged[0]) continue;
+        this.#insert(mbx, { id: state.id, rev: state.rev, logical, uid: slot.uid, modseq: slot.modseq, meta: state.meta });
+      }
+      this.#sort();
+      this.#lastSeq = cursor;
+      this.loadStats.fromJournal = true;
+    }
+    const before = this.#documentsRead;
     await this.catchUp();
+    this.loadStats.documentsRead = this.#documentsRead - before;
+  }
+
+  /** Soon after local writes, move the persisted feed position past them, in the background. */
+  #scheduleCatchUp(): void {
+    if (this.#catchUpTimer) return;
+    this.#catchUpTimer = setTimeout(() => {
+      this.#catchUpTimer = undefined;
+      this.catchUp().catch(() => undefined);
+    }, 2000);
+    this.#catchUpTimer.unref();
+  }
+
+  /** Stop background work, recording the feed position reached, so the next start is quick. */
+  async dispose(): Promise<void> {
+    clearTimeout(this.#catchUpTimer);
+    this.#catchUpTimer = undefined;
+    await this.catchUp().catch(() => undefined);
   }
 
   async getSetting<T>(name: string): Promise<T | undefined> {
@@ -144,8 +199,10 @@ export class UidIndex extends EventEmitter {
     await this.#write([rev ? { ...sealed, _rev: rev } : sealed]);
   }
 
+  /** Live mailboxes, INBOX first, then by name: the same order however the index was loaded. */
   mailboxes(): IndexedMailbox[] {
-    return [...this.#mailboxes.values()].filter((m) => !m.meta.deleted[0]);
+    const rank = (m: IndexedMailbox) => (m.meta.name[0] === 'INBOX' ? '' : `\u0001${m.meta.name[0]}`);
+    return [...this.#mailboxes.values()].filter((m) => !m.meta.deleted[0]).sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
   }
 
   mailbox(logical: string): IndexedMailbox | undefined {
@@ -178,6 +235,7 @@ export class UidIndex extends EventEmitter {
       this.#sort();
       await this.#persist(dirty);
       for (const c of changes.values()) this.emit('change', origin === undefined ? c : { ...c, origin });
+      this.#scheduleCatchUp();
     });
     this.#running = run.catch(() => undefined);
     return run;
@@ -201,6 +259,7 @@ export class UidIndex extends EventEmitter {
       const docs = new Map<string, PouchDocument>();
       if (fetch.length > 0) {
         const got = await this.#state.db.allDocs({ keys: fetch, include_docs: true, conflicts: true });
+        this.#documentsRead += got.rows.length;
         for (const row of got.rows) if (row.doc) docs.set(row.id, row.doc);
       }
       const changes = new Map<string, IndexChange>();
@@ -228,7 +287,7 @@ export class UidIndex extends EventEmitter {
       }
       this.#lastSeq = res.last_seq;
       this.#sort();
-      await this.#persist(dirty);
+      await this.#persist(dirty, res.last_seq);
       for (const c of changes.values()) this.emit('change', c);
     }
   }
@@ -244,10 +303,15 @@ export class UidIndex extends EventEmitter {
           this.#counters.set(opened.logical, counters);
           dirty.add(`mbx:${opened.logical}`);
         }
-        mbx = { id: opened.id, logical: opened.logical, meta, ...counters, entries: new Map() };
+        mbx = { id: opened.id, logical: opened.logical, meta, uidValidity: counters.uidValidity, uidNext: counters.uidNext, highestModseq: counters.highestModseq, entries: new Map() };
         this.#mailboxes.set(opened.logical, mbx);
       }
       mbx.meta = meta;
+      const counters = this.#counters.get(opened.logical)!;
+      if (counters.state?.rev !== opened.rev) {
+        counters.state = { id: opened.id, rev: opened.rev, meta };
+        dirty.add(`mbx:${opened.logical}`);
+      }
       for (const [key, p] of this.#pending) {
         if (p.meta.mailbox !== opened.logical) continue;
         this.#pending.delete(key);
@@ -281,6 +345,10 @@ export class UidIndex extends EventEmitter {
         // Replayed on start, or a write that changed nothing: same UID, same MODSEQ.
         if (!expunged && !known) this.#insert(mbx, { id, rev, logical, uid: slot.uid, modseq: slot.modseq, meta });
         else if (known) known.rev = rev;
+        if (slot.state?.rev !== rev) {
+          slot.state = { id, rev, meta };
+          dirty.add(`slot:${logical}`);
+        }
         return;
       }
       slot.h = h;
@@ -290,9 +358,11 @@ export class UidIndex extends EventEmitter {
       } else if (known) change.changed.push(slot.uid);
       else change.added.push(slot.uid);
     }
+    slot.state = { id, rev, meta };
     if (expunged) mbx.entries.delete(slot.uid);
     else this.#insert(mbx, { id, rev, logical, uid: slot.uid, modseq: slot.modseq, meta });
-    this.#counters.set(mbx.logical, { uidValidity: mbx.uidValidity, uidNext: mbx.uidNext, highestModseq: mbx.highestModseq });
+    const counters = this.#counters.get(mbx.logical);
+    this.#counters.set(mbx.logical, { ...counters, uidValidity: mbx.uidValidity, uidNext: mbx.uidNext, highestModseq: mbx.highestModseq });
     dirty.add(`mbx:${mbx.logical}`);
     dirty.add(`slot:${logical}`);
   }
@@ -323,8 +393,8 @@ export class UidIndex extends EventEmitter {
    * per batch (a per-entry document would double the writes of every import). Past
    * JOURNAL_COMPACT journals, one snapshot journal replaces them all.
    */
-  async #persist(dirty: Set<string>): Promise<void> {
-    if (dirty.size === 0) return;
+  async #persist(dirty: Set<string>, cursor?: number | string): Promise<void> {
+    if (dirty.size === 0 && cursor === undefined) return;
     const docs: PouchDocument[] = [];
     const slots: JournalRow[] = [];
     for (const key of dirty) {
@@ -332,7 +402,7 @@ export class UidIndex extends EventEmitter {
       const [kind, logical] = [key.slice(0, sep), key.slice(sep + 1)];
       if (kind === 'slot') {
         const s = this.#slots.get(logical)!;
-        slots.push([logical, s.mailbox, s.uid, s.modseq, s.h]);
+        slots.push(row(logical, s));
         continue;
       }
       const sealed = this.#sealer.seal({ kind: 'mbx', logical, meta: this.#counters.get(logical)! });
@@ -342,21 +412,29 @@ export class UidIndex extends EventEmitter {
     const compact = this.#journals.length >= JOURNAL_COMPACT;
     if (compact) {
       slots.length = 0;
-      for (const [logical, s] of this.#slots) slots.push([logical, s.mailbox, s.uid, s.modseq, s.h]);
+      for (const [logical, s] of this.#slots) slots.push(row(logical, s));
     }
+    let journal: PouchDocument | undefined;
     if (slots.length > 0) {
       const seq = ++this.#journalSeq;
-      docs.push(this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots } }));
+      journal = this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots } });
     }
+    if (cursor !== undefined) {
+      // Written with the journal it goes with: a restart trusts the two together.
+      const sealed = this.#sealer.seal({ kind: 'cursor', logical: 'cursor', meta: { lastSeq: cursor } });
+      const rev = this.#revs.get(sealed._id);
+      docs.push(rev ? { ...sealed, _rev: rev } : sealed);
+    }
+    if (journal) docs.push(journal);
     await this.#write(docs);
     if (compact) {
       // Only after the snapshot is safely written do the journals it replaces go.
       const old = this.#journals;
-      this.#journals = [docs.at(-1)!._id];
+      this.#journals = [journal!._id];
       await this.#write(old.map((id) => ({ _id: id, _rev: this.#revs.get(id)!, _deleted: true })));
       for (const id of old) this.#revs.delete(id);
-    } else if (slots.length > 0) {
-      this.#journals.push(docs.at(-1)!._id);
+    } else if (journal) {
+      this.#journals.push(journal._id);
     }
   }
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { ImapFlow } from 'imapflow';
-import { isolatedEnv, runCli, startCli, waitForOutput } from '../harness/cli.js';
+import { isolatedEnv, killStartedClis, runCli, startCli, waitForOutput } from '../harness/cli.js';
 import { startKeyring, type KeyringHarness } from '../harness/keyring.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
 
@@ -15,7 +15,10 @@ let tmp: TempDir;
 before(async () => {
   tmp = await makeTempDir('waxseal-cli-');
 });
-after(() => tmp.cleanup());
+after(async () => {
+  await killStartedClis();
+  await tmp.cleanup();
+});
 
 const PASS = 'correct horse battery staple';
 /** Never the default ports in tests: the machine is shared. */
@@ -98,18 +101,24 @@ describe('a passphrase profile', () => {
   test('serve runs until SIGTERM; status reports it, then reports it stopped', async () => {
     const env = isolatedEnv({ WAXSEAL_PASSPHRASE: PASS });
     const child = startCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
-    const printed = await waitForOutput(child, 'Ready.');
-    assert.match(printed, /serving alice@example\.org/);
-    const s = await runCli(['status', '--json', '--data-dir', dataDir()], isolatedEnv());
-    const status = JSON.parse(s.stdout);
-    assert.equal(status.running, true);
-    assert.deepEqual(status.daemon.mailboxes.map((m: { name: string }) => m.name), ['INBOX', 'Sent', 'Drafts', 'Trash', 'Junk', 'Archive']);
-    assert.equal(statSync(join(dataDir(), 'control.token')).mode & 0o777, 0o600);
-    const second = await runCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
-    assert.equal(second.code, 1);
-    assert.match(second.stderr, /in use by another Waxseal process/);
-    child.kill('SIGTERM');
-    const [code] = await once(child, 'exit');
+    let code: number | null;
+    try {
+      const printed = await waitForOutput(child, 'Ready.');
+      assert.match(printed, /serving alice@example\.org/);
+      const s = await runCli(['status', '--json', '--data-dir', dataDir()], isolatedEnv());
+      const status = JSON.parse(s.stdout);
+      assert.equal(status.running, true);
+      assert.deepEqual(status.daemon.mailboxes.map((m: { name: string }) => m.name), ['INBOX', 'Archive', 'Drafts', 'Junk', 'Sent', 'Trash']);
+      assert.equal(statSync(join(dataDir(), 'control.token')).mode & 0o777, 0o600);
+      const second = await runCli(['serve', ...EPHEMERAL, '--data-dir', dataDir()], env);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /in use by another Waxseal process/);
+    } finally {
+      // A failed assertion must not leave the daemon running: later tests would find the
+      // store locked and the runner would wait on the child for ever.
+      child.kill('SIGTERM');
+      [code] = await once(child, 'exit');
+    }
     assert.equal(code, 0);
     assert.equal(existsSync(join(dataDir(), 'control.json')), false);
     const after = JSON.parse((await runCli(['status', '--json', '--data-dir', dataDir()], isolatedEnv())).stdout);

@@ -18,8 +18,24 @@ export function isolatedEnv(extra: Record<string, string | undefined> = {}): Nod
   return env;
 }
 
+const running = new Set<ChildProcess>();
+
 export function startCli(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/**
+ * Kill every CLI process a test started and that is still running. Call it in `after`: a
+ * failed assertion that skipped its own kill would otherwise leave a daemon holding the
+ * store, and the test runner waiting on it for ever.
+ */
+export async function killStartedClis(): Promise<void> {
+  const left = [...running];
+  for (const child of left) child.kill('SIGKILL');
+  await Promise.all(left.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
 }
 
 export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliResult> {

@@ -131,13 +131,21 @@ describe('damaged and tampered documents', () => {
         { ...dbb!, iv: da!.iv, ct: da!.ct },
       ] as never);
       await db.close();
-      // The store opens (other documents are fine); the two swapped entries are reported
-      // as damaged and not shown.
+      // The store opens (other documents are fine) and reports both swapped entries as
+      // damaged. The index keeps the last state it verified, so tampering cannot make
+      // messages vanish: both stay listed with their last good flags, and readable.
       const s = await t.open();
-      assert.equal(s.index.mailbox(box.logical)!.entries.size, 0);
       assert.deepEqual([...s.index.damaged.keys()].sort(), [a!.id, b!.id].sort());
-      assert.equal(s.mailboxByName('INBOX')?.logical, box.logical);
+      const shown = [...s.index.mailbox(box.logical)!.entries.values()];
+      assert.deepEqual(shown.map((e) => [e.id, e.meta.flags['\\Seen']?.[0]]), [[a!.id, true], [b!.id, true]]);
+      for (const e of shown) assert.ok((await s.read(e)).length > 0);
       await s.close();
+      // With no index to remember them (a rebuild), the damaged entries are not shown at all.
+      rmSync(join(t.dir.path, 'store', 'local'), { recursive: true });
+      const rebuilt = await t.open();
+      assert.equal(rebuilt.index.mailbox(box.logical)!.entries.size, 0);
+      assert.equal(rebuilt.index.damaged.size, 2);
+      await rebuilt.close();
     } finally {
       await t.dir.cleanup();
     }

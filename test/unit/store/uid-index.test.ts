@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../../src/store/store.js';
 import { deriveKeys, newRootSecret } from '../../../src/secrets/root.js';
@@ -12,10 +12,14 @@ import { Sealer } from '../../../src/store/seal.js';
 import { PouchDB } from '../../../src/store/pouch.js';
 import { isWaxsealError } from '../../../src/util/errors.js';
 
+const keysByPath = new Map<string, ReturnType<typeof deriveKeys>>();
+const keysOf = (path: string) => keysByPath.get(path)!;
+
 async function withStore(fn: (open: () => Promise<Store>, path: string) => Promise<void>) {
   const dir = await makeTempDir('waxseal-index-');
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'store');
+  keysByPath.set(path, keys);
   try {
     await fn(() => Store.open({ dir: path, keys }), path);
   } finally {
@@ -170,3 +174,38 @@ test('superseded flag revisions are compacted away in the background; the curren
     await dir.cleanup();
   }
 });
+
+test('a restart loads the index from its journal and reads only what changed while closed', () =>
+  withStore(async (open, path) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    const imported = await s.import(box, spamAssassin('easy-ham-1', 200).map((m) => ({ raw: m.raw })));
+    await s.setFlags(imported.slice(0, 50).map((i) => i.entry), { add: ['\\Seen'] });
+    await s.expunge([imported[7]!.entry]);
+    const before = snapshot(s, box);
+    await s.close();
+
+    const again = await open();
+    assert.equal(again.index.loadStats.fromJournal, true);
+    assert.equal(again.index.loadStats.documentsRead, 0, 'nothing changed while closed, so nothing is read');
+    assert.deepEqual(snapshot(again, box), before);
+    await again.close();
+
+    // A change that arrives while closed (replicated from another device) is read on start.
+    const other = `${path}-other`;
+    mkdirSync(other, { recursive: true });
+    for (const name of ['content', 'state']) await PouchDB.replicate(new PouchDB(join(path, name)), new PouchDB(join(other, name)));
+    const device = await Store.open({ dir: other, keys: keysOf(path) });
+    const target = [...device.index.mailbox(box)!.entries.values()].find((e) => e.logical === imported[3]!.entry)!;
+    await device.setFlags([target.logical], { add: ['\\Flagged'] });
+    await device.close();
+    await PouchDB.replicate(new PouchDB(join(other, 'state')), new PouchDB(join(path, 'state')));
+    const fourth = await open();
+    assert.equal(fourth.index.loadStats.fromJournal, true);
+    assert.equal(fourth.index.loadStats.documentsRead, 1);
+    const flaggedNow = [...fourth.index.mailbox(box)!.entries.values()].find((e) => e.logical === imported[3]!.entry)!;
+    assert.equal(flaggedNow.meta.flags['\\Flagged']?.[0], true);
+    assert.ok(flaggedNow.modseq > before.highestModseq);
+    await fourth.close();
+    void path;
+  }));

@@ -96,6 +96,7 @@ export class UidIndex extends EventEmitter {
   /** Ids of journal documents on disk, oldest first, for compaction. */
   #journals: string[] = [];
   #journalSeq = 0;
+  #rowsSinceSnapshot = 0;
   /** Revisions this process wrote and applied, by id, until the changes feed passes them. */
   readonly #applied = new Map<string, string>();
   readonly #pending = new Map<string, { id: string; rev: string; logical: string; meta: EntryMeta }>();
@@ -409,8 +410,14 @@ export class UidIndex extends EventEmitter {
       const rev = this.#revs.get(sealed._id);
       docs.push(rev ? { ...sealed, _rev: rev } : sealed);
     }
-    const compact = this.#journals.length >= JOURNAL_COMPACT;
+    // A snapshot rewrites every slot, so it waits until a quarter as many rows have been
+    // journaled since the last one: amortised O(1) a write (a snapshot every 256 journals
+    // made a stream of single APPENDs quadratic once slots carried their state), while a
+    // start still reads at most a quarter of the slots' worth of small journals.
+    this.#rowsSinceSnapshot += slots.length;
+    const compact = this.#journals.length >= JOURNAL_COMPACT && this.#rowsSinceSnapshot * 4 >= this.#slots.size;
     if (compact) {
+      this.#rowsSinceSnapshot = 0;
       slots.length = 0;
       for (const [logical, s] of this.#slots) slots.push(row(logical, s));
     }

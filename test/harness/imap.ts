@@ -24,7 +24,9 @@ export interface ImapHarness {
   stop(): Promise<void>;
 }
 
-export async function startImap(opts: { maxMessageBytes?: number; preAuthTimeoutMs?: number; idleTimeoutMs?: number } = {}): Promise<ImapHarness> {
+export async function startImap(
+  opts: { maxMessageBytes?: number; preAuthTimeoutMs?: number; idleTimeoutMs?: number; tls?: { key: string; cert: string } } = {},
+): Promise<ImapHarness> {
   const dir = await makeTempDir('waxseal-imap-');
   const store = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()) });
   for (const [name, use] of STANDARD_MAILBOXES) await store.createMailbox(name, use);
@@ -34,6 +36,7 @@ export async function startImap(opts: { maxMessageBytes?: number; preAuthTimeout
     backend: new StoreBackend({ store, user, password: () => password }),
     host: '127.0.0.1',
     port: 0,
+    ...(opts.tls ? { tls: opts.tls, tlsPort: 0 } : {}),
     maxMessageBytes: opts.maxMessageBytes ?? 64 * 1024 * 1024,
     preAuthTimeoutMs: opts.preAuthTimeoutMs ?? 60_000,
     idleTimeoutMs: opts.idleTimeoutMs ?? 30 * 60_000,

@@ -56,6 +56,8 @@ export class Session implements SessionHandle {
   readonly #transport: Transport;
   #idleTag: string | undefined;
   #lineWaiter: ((data: Buffer) => void) | undefined;
+  /** Bumped by STARTTLS: commands queued under an older epoch came in the clear. */
+  #epoch = 0;
   #queue: Promise<void> = Promise.resolve();
   /** Identity for this session's own STOREs (see MailboxChange.origin). */
   readonly origin = Symbol('session');
@@ -97,7 +99,10 @@ export class Session implements SessionHandle {
       waiter(data);
       return Promise.resolve();
     }
-    const run = this.#queue.then(() => this.#execute(data));
+    // Commands that arrived in the clear before a STARTTLS completed are dropped, never run
+    // inside the TLS session (RFC 3501 §6.2.1; the CVE-2011-0411 command injection).
+    const epoch = this.#epoch;
+    const run = this.#queue.then(() => (epoch === this.#epoch ? this.#execute(data) : undefined));
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -198,6 +203,7 @@ export class Session implements SessionHandle {
     if (!this.#transport.startTls) throw new ImapError('NO', 'TLS is not available');
     if (this.secure) throw new ImapError('BAD', 'TLS is already active');
     this.#transport.write([taggedResponse(tag, 'OK', 'Begin TLS negotiation now')]);
+    this.#epoch++;
     await this.#transport.startTls();
   }
 

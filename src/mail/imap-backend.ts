@@ -68,11 +68,9 @@ class StoreAccount implements ImapAccount {
     return m;
   }
 
+  /** INBOX first, then by name: the index's own order. */
   async list(): Promise<MailboxInfo[]> {
-    return this.#store
-      .mailboxes()
-      .map((m) => ({ name: m.meta.name[0], specialUse: m.meta.specialUse, subscribed: m.meta.subscribed[0] }))
-      .sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.#store.mailboxes().map((m) => ({ name: m.meta.name[0], specialUse: m.meta.specialUse, subscribed: m.meta.subscribed[0] }));
   }
 
   async create(name: string, specialUse: string | null = null): Promise<void> {

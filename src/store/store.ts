@@ -220,10 +220,7 @@ export class Store {
     );
     await contentWritten;
     await this.state.create(entries);
-    const mbx = this.index.mailbox(mailbox);
-    const uidOf = new Map<string, number>();
-    for (const e of mbx?.entries.values() ?? []) uidOf.set(e.logical, e.uid);
-    return entries.map((e, i) => ({ entry: e.logical, message: split[i]!.key, uid: uidOf.get(e.logical) }));
+    return entries.map((e, i) => ({ entry: e.logical, message: split[i]!.key, uid: this.index.entry(e.logical)?.uid }));
   }
 
   async setSubscribed(logical: string, subscribed: boolean): Promise<void> {
@@ -240,9 +237,7 @@ export class Store {
       entries.map((e) => ({ mailbox, message: e.meta.message, size: e.meta.size, date: e.meta.date, flags: liveFlags(e.meta) })),
     );
     await this.state.create(prepared);
-    const uidOf = new Map<string, number>();
-    for (const e of this.index.mailbox(mailbox)?.entries.values() ?? []) uidOf.set(e.logical, e.uid);
-    return prepared.map((p, i) => ({ entry: p.logical, message: entries[i]!.meta.message, uid: uidOf.get(p.logical) }));
+    return prepared.map((p, i) => ({ entry: p.logical, message: entries[i]!.meta.message, uid: this.index.entry(p.logical)?.uid }));
   }
 
   /** A device-local setting, sealed with the index key (never replicated). */
@@ -256,10 +251,10 @@ export class Store {
 
   /** What the index holds for these entries: their metas and revisions, to write without reading. */
   #known(entries: string[]): Map<string, { rev: string; meta: EntryMeta }> {
-    const wanted = new Set(entries);
     const out = new Map<string, { rev: string; meta: EntryMeta }>();
-    for (const m of this.index.mailboxes()) {
-      for (const e of m.entries.values()) if (wanted.has(e.logical)) out.set(e.logical, { rev: e.rev, meta: e.meta });
+    for (const logical of entries) {
+      const e = this.index.entry(logical);
+      if (e) out.set(logical, { rev: e.rev, meta: e.meta });
     }
     return out;
   }

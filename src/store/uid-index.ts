@@ -210,6 +210,12 @@ export class UidIndex extends EventEmitter {
     return [...this.#mailboxes.values()].filter((m) => !m.meta.deleted[0]).sort((a, b) => (rank(a) < rank(b) ? -1 : rank(a) > rank(b) ? 1 : 0));
   }
 
+  /** An entry by its logical id, through its slot (mailbox and UID): no scan. */
+  entry(logical: string): IndexedEntry | undefined {
+    const slot = this.#slots.get(logical);
+    return slot ? this.#mailboxes.get(slot.mailbox)?.entries.get(slot.uid) : undefined;
+  }
+
   mailbox(logical: string): IndexedMailbox | undefined {
     const m = this.#mailboxes.get(logical);
     return m && !m.meta.deleted[0] ? m : undefined;

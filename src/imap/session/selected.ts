@@ -74,7 +74,8 @@ export class SelectedView {
    * UID sets match UIDs the client can know (`*` = the highest UID in the view).
    */
   resolve(set: SequenceSet, uid: boolean): number[] {
-    if (set.saved) return uid ? this.saved.filter((u) => this.seqOf(u) > 0) : this.saved.filter((u) => this.seqOf(u) > 0);
+    // `$` holds UIDs whichever form the command has; keep those the client still sees.
+    if (set.saved) return this.saved.filter((u) => this.seqOf(u) > 0);
     const out = new Set<number>();
     if (uid) {
       const max = this.uids.at(-1) ?? 0;

@@ -3,6 +3,7 @@
  *
  *   content/  immutable message and part documents            (replicates)
  *   state/    mutable mailbox and entry documents             (replicates)
+ *   keys/     own OpenPGP keys and what we know of others' keys   (replicates)
  *   local/    the device-local UID index, sealed with its own key (never replicates)
  *
  * Content and state are separate databases so the index follows a feed of small documents
@@ -19,6 +20,7 @@ import { ContentRepo, DEFAULT_CONTENT_OPTIONS, type ContentOptions, type SplitMe
 import { liveFlags, type EntryMeta, type MailboxMeta } from './kinds.js';
 import { openPouch, type PouchDb } from './pouch.js';
 import { Sealer, type SealedDoc } from './seal.js';
+import { RecordRepo } from './records.js';
 import { StateRepo } from './state.js';
 import { UidIndex, type IndexedEntry, type IndexedMailbox } from './uid-index.js';
 
@@ -88,18 +90,20 @@ export class Store {
   readonly content: ContentRepo;
   readonly state: StateRepo;
   readonly index: UidIndex;
+  readonly records: RecordRepo;
   readonly dir: string;
   readonly #dbs: PouchDb[];
   readonly #opts: StoreOptions;
 
-  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
+  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb; keys: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
     this.dir = dir;
     this.#opts = opts;
-    this.#dbs = [dbs.content, dbs.state, dbs.local];
+    this.#dbs = [dbs.content, dbs.state, dbs.local, dbs.keys];
     const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
     const hlc = new Hlc(opts.device ?? randomBytes(6).toString('hex'));
     this.content = new ContentRepo(dbs.content, sealer, withDefaults('store content', DEFAULT_CONTENT_OPTIONS, opts.content));
     this.state = new StateRepo(dbs.state, sealer, hlc);
+    this.records = new RecordRepo(dbs.keys, sealer);
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
     this.index = new UidIndex(dbs.local, indexSealer, this.state);
     this.state.onWritten = async (written, origin) => {
@@ -119,6 +123,8 @@ export class Store {
         content: openPouch(join(dir, 'content'), { revsLimit: 1, autoCompaction: false }),
         state: openPouch(join(dir, 'state'), { revsLimit: 100, autoCompaction: false }),
         local: openPouch(join(dir, 'local'), { revsLimit: 1, autoCompaction: true }),
+        // Few, rarely changed documents: compacting on every write costs nothing here.
+        keys: openPouch(join(dir, 'keys'), { revsLimit: 100, autoCompaction: true }),
       };
       await checkKey(dbs.local, new Sealer({ sealKey: opts.keys.index, idKey: opts.keys.index }), dir);
       const store = new Store(dir, dbs, opts.keys, opts);
@@ -163,8 +169,8 @@ export class Store {
   }
 
   /** The two replicated databases, for the sync layer. The local index is not among them. */
-  replicated(): { content: PouchDb; state: PouchDb } {
-    return { content: this.#dbs[0]!, state: this.#dbs[1]! };
+  replicated(): { content: PouchDb; state: PouchDb; keys: PouchDb } {
+    return { content: this.#dbs[0]!, state: this.#dbs[1]!, keys: this.#dbs[3]! };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,118 @@
+/**
+ * Small sealed records that replicate: the user's own OpenPGP keys and what we know of other
+ * people's keys. They live in their own database (`keys/`) because they are few, change
+ * rarely, and must never sit in the state feed that the UID index follows.
+ *
+ * A record is `{kind, logical, value}` sealed like every other document. Two devices that
+ * edit the same record while apart leave a conflict; `resolve` merges every revision with
+ * the caller's merge function (for keys: OpenPGP's own packet merge), so no revocation or
+ * new self-signature made on one device is lost to an edit on another.
+ */
+import { WaxsealError } from '../util/errors.js';
+import type { PouchDb, PouchDocument } from './pouch.js';
+import type { SealedDoc, Sealer } from './seal.js';
+
+export type RecordKind = 'ownkey' | 'peer';
+
+export interface StoredRecord<T> {
+  kind: RecordKind;
+  logical: string;
+  value: T;
+  rev: string;
+}
+
+const TRIES = 5;
+
+export class RecordRepo {
+  readonly #db: PouchDb;
+  readonly #sealer: Sealer;
+
+  constructor(db: PouchDb, sealer: Sealer) {
+    this.#db = db;
+    this.#sealer = sealer;
+  }
+
+  get db(): PouchDb {
+    return this.#db;
+  }
+
+  #open<T>(doc: PouchDocument, kind?: RecordKind): StoredRecord<T> {
+    const opened = this.#sealer.open<{ value: T }>(doc as SealedDoc, kind);
+    if (opened.kind !== 'ownkey' && opened.kind !== 'peer') {
+      throw new WaxsealError('ETAMPERED', `Document ${doc._id} has kind ${opened.kind}, which does not belong in the key database`);
+    }
+    return { kind: opened.kind, logical: opened.logical, value: opened.meta.value, rev: doc._rev! };
+  }
+
+  async get<T>(kind: RecordKind, logical: string): Promise<StoredRecord<T> | undefined> {
+    try {
+      return this.#open<T>(await this.#db.get(this.#sealer.docId(kind, logical)), kind);
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Every record of `kind`. Ids are keyed, so a kind cannot be selected by id range: every
+   * document is opened. This database holds a handful of keys and one record per
+   * correspondent, so that stays cheap. Damaged documents are reported, not fatal.
+   */
+  async list<T>(kind: RecordKind, onDamaged?: (id: string, err: unknown) => void): Promise<Array<StoredRecord<T>>> {
+    const res = await this.#db.allDocs({ include_docs: true });
+    const out: Array<StoredRecord<T>> = [];
+    for (const row of res.rows) {
+      if (!row.doc || row.id.startsWith('_design/')) continue;
+      try {
+        const rec = this.#open<T>(row.doc);
+        if (rec.kind === kind) out.push(rec);
+      } catch (err) {
+        onDamaged?.(row.id, err);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Create or change one record: `mutate` gets the current value (undefined when new) and
+   * returns the next one, or undefined to leave it. Retried from a fresh read on conflict.
+   */
+  async update<T>(kind: RecordKind, logical: string, mutate: (current: T | undefined) => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
+    for (let attempt = 0; attempt < TRIES; attempt++) {
+      const current = await this.get<T>(kind, logical);
+      const next = await mutate(current?.value);
+      if (next === undefined) return current?.value;
+      const sealed = this.#sealer.seal({ kind, logical, meta: { value: next } });
+      try {
+        await this.#db.put(current ? { ...sealed, _rev: current.rev } : sealed);
+        return next;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 409) {
+          throw new WaxsealError('ESTORE', `Could not save a ${kind === 'ownkey' ? 'key' : 'key record'}`, { cause: err });
+        }
+      }
+    }
+    throw new WaxsealError('ESTORE', `Could not save a ${kind} record: it kept changing`);
+  }
+
+  async remove(kind: RecordKind, logical: string): Promise<boolean> {
+    const current = await this.get(kind, logical);
+    if (!current) return false;
+    await this.#db.put({ _id: this.#sealer.docId(kind, logical), _rev: current.rev, _deleted: true });
+    return true;
+  }
+
+  /** Merge conflicting revisions of one record (after replication); false when there were none. */
+  async resolve<T>(id: string, merge: (a: T, b: T) => T | Promise<T>): Promise<boolean> {
+    const doc = await this.#db.get(id, { conflicts: true });
+    const losers = doc._conflicts ?? [];
+    if (losers.length === 0) return false;
+    const winner = this.#open<T>(doc);
+    let merged = winner.value;
+    for (const rev of losers) merged = await merge(merged, this.#open<T>(await this.#db.get(id, { rev }), winner.kind).value);
+    const writes: PouchDocument[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
+    writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: { value: merged } }), _rev: winner.rev });
+    await this.#db.bulkDocs(writes);
+    return true;
+  }
+}

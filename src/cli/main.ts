@@ -9,10 +9,11 @@ import { VERSION } from '../daemon/daemon.js';
 import type { Command } from './command.js';
 import { credentials } from './credentials.js';
 import { init } from './init.js';
+import { keys } from './keys.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 
-const COMMANDS = { init, serve, status, credentials } satisfies Record<string, Command>;
+const COMMANDS = { init, serve, status, credentials, keys } satisfies Record<string, Command>;
 type Name = keyof typeof COMMANDS;
 
 function overview(): string {

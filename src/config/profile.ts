@@ -28,7 +28,34 @@ export interface ProfileConfig {
   smtp: Endpoint;
   offline: boolean;
   createdAt: string;
+  openpgp: OpenPgpSettings;
 }
+
+/** How mail is sealed and where correspondents' keys are looked for. */
+export interface OpenPgpSettings {
+  /** "opportunistic": encrypt when every recipient has a key, else sign; "always": refuse without keys. */
+  policy: 'opportunistic' | 'always';
+  /** Key sources, tried in this order; each can be switched off. */
+  sources: { keyring: boolean; autocrypt: boolean; gossip: boolean; attachment: boolean; wkd: boolean; vks: boolean };
+  /** WKD base URLs, `{domain}` replaced (advanced method first, then direct). */
+  wkdAdvanced: string;
+  wkdDirect: string;
+  /** keys.openpgp.org-compatible VKS server. */
+  vks: string;
+  lookupTimeoutMs: number;
+  /** How long a network answer (a key or "none") is reused before asking again. */
+  lookupRefreshHours: number;
+}
+
+export const DEFAULT_OPENPGP: OpenPgpSettings = {
+  policy: 'opportunistic',
+  sources: { keyring: true, autocrypt: true, gossip: true, attachment: true, wkd: true, vks: true },
+  wkdAdvanced: 'https://openpgpkey.{domain}/.well-known/openpgpkey/{domain}',
+  wkdDirect: 'https://{domain}/.well-known/openpgpkey',
+  vks: 'https://keys.openpgp.org',
+  lookupTimeoutMs: 5000,
+  lookupRefreshHours: 24 * 7,
+};
 
 /** LEAP's ports; loopback only unless the user says otherwise. */
 export const DEFAULT_IMAP: Endpoint = { host: '127.0.0.1', port: 1984 };
@@ -56,6 +83,7 @@ export function newProfile(opts: { email: string; name?: string; secretStore: Pr
     smtp: { ...DEFAULT_SMTP },
     offline: false,
     createdAt: new Date().toISOString(),
+    openpgp: structuredClone(DEFAULT_OPENPGP),
   };
 }
 
@@ -67,6 +95,21 @@ const isEndpoint: Check = (v) => {
   return (
     typeof e === 'object' && e !== null && Object.keys(e).sort().join() === 'host,port' &&
     typeof e.host === 'string' && Number.isInteger(e.port) && e.port >= 0 && e.port <= 65535
+  );
+};
+const isUrl = (v: unknown) => typeof v === 'string' && /^https?:\/\/[^\s]+$/.test(v);
+const isOpenPgp: Check = (v) => {
+  const o = v as OpenPgpSettings;
+  if (typeof o !== 'object' || o === null) return false;
+  if (Object.keys(o).sort().join() !== Object.keys(DEFAULT_OPENPGP).sort().join()) return false;
+  const s = o.sources as unknown as Record<string, unknown>;
+  return (
+    (o.policy === 'opportunistic' || o.policy === 'always') &&
+    typeof s === 'object' && s !== null && Object.keys(s).sort().join() === Object.keys(DEFAULT_OPENPGP.sources).sort().join() &&
+    Object.values(s).every(isBool) &&
+    isUrl(o.wkdAdvanced) && isUrl(o.wkdDirect) && isUrl(o.vks) &&
+    Number.isInteger(o.lookupTimeoutMs) && o.lookupTimeoutMs > 0 &&
+    typeof o.lookupRefreshHours === 'number' && o.lookupRefreshHours >= 0
   );
 };
 const SCHEMA: Record<keyof ProfileConfig, Check> = {
@@ -81,6 +124,7 @@ const SCHEMA: Record<keyof ProfileConfig, Check> = {
   smtp: isEndpoint,
   offline: isBool,
   createdAt: isString,
+  openpgp: isOpenPgp,
 };
 
 export function parseProfile(text: string, file: string): ProfileConfig {
@@ -97,6 +141,7 @@ export function parseProfile(text: string, file: string): ProfileConfig {
   // Settings added after a profile was made get their defaults (config versions stay 1 until
   // a change needs a real migration).
   if (data.imaps === undefined) data.imaps = { ...DEFAULT_IMAPS };
+  if (data.openpgp === undefined) data.openpgp = structuredClone(DEFAULT_OPENPGP);
   for (const [key, check] of Object.entries(SCHEMA)) {
     if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);
   }

@@ -52,6 +52,22 @@ export async function startControl(paths: ProfilePaths, routes: Record<string, H
   };
 }
 
+/** The JSON body of a control request, at most 1 MiB (a key file fits; nothing else needs more). */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 1024 * 1024) throw new WaxsealError('ETOOBIG', 'The request is larger than 1 MiB');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new WaxsealError('EUSAGE', 'The request is not valid JSON');
+  }
+}
+
 function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
@@ -64,7 +80,7 @@ function writeAtomic(file: string, text: string): void {
 }
 
 /** Ask a running daemon; undefined when none is running for this profile. */
-export async function callControl(paths: ProfilePaths, route: string, timeoutMs = 3000): Promise<unknown | undefined> {
+export async function callControl(paths: ProfilePaths, route: string, timeoutMs = 3000, post?: unknown): Promise<unknown | undefined> {
   let info: { port: number };
   let token: string;
   try {
@@ -75,10 +91,13 @@ export async function callControl(paths: ProfilePaths, route: string, timeoutMs 
   }
   try {
     const res = await fetch(`http://127.0.0.1:${info.port}${route}`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${token}`, ...(post !== undefined ? { 'content-type': 'application/json' } : {}) },
       signal: AbortSignal.timeout(timeoutMs),
+      ...(post !== undefined ? { method: 'POST', body: JSON.stringify(post) } : {}),
     });
     const body = (await res.json()) as { error?: string; message?: string };
+    // The daemon's own errors keep their code and message, as if the CLI had done the work.
+    if (!res.ok && res.status === 500 && body.error && body.error !== 'EINTERNAL' && body.message) throw new WaxsealError(body.error, body.message);
     if (!res.ok) throw new WaxsealError('ECONTROL', `The daemon answered ${res.status}: ${body.message ?? body.error}`);
     return body;
   } catch (err) {

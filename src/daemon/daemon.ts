@@ -11,7 +11,10 @@ import { StoreBackend } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
 import { WaxsealError } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
-import { startControl, type ControlServer } from './control.js';
+import { readJson, startControl, type ControlServer } from './control.js';
+import { checkKeysRequest, keysAction } from './keys.js';
+import { openKeyring } from './keyring.js';
+import type { Keyring } from '../mail/keyring.js';
 import type { UnlockedProfile } from './profile.js';
 
 export interface DaemonOptions {
@@ -72,6 +75,7 @@ async function listenOrExplain<T>(what: string, at: Endpoint, start: () => Promi
 
 export class Daemon extends EventEmitter {
   readonly store: Store;
+  readonly keyring: Keyring;
   readonly #opts: DaemonOptions;
   readonly #startedAt = new Date();
   #control: ControlServer | undefined;
@@ -82,6 +86,7 @@ export class Daemon extends EventEmitter {
   private constructor(store: Store, opts: DaemonOptions) {
     super();
     this.store = store;
+    this.keyring = openKeyring(store, opts.unlocked.profile);
     this.#opts = opts;
   }
 
@@ -92,6 +97,7 @@ export class Daemon extends EventEmitter {
     try {
       daemon.#password = await localPassword(store);
       daemon.#certificate = await ensureCertificate(store, paths.dir);
+      await daemon.#ensureOwnKey();
       const imapAt = opts.imap ?? profile.imap;
       const imapsAt = opts.imaps ?? profile.imaps;
       if (imapsAt.host !== imapAt.host) throw new WaxsealError('EUSAGE', 'IMAP and implicit-TLS IMAP must listen on the same host');
@@ -111,6 +117,7 @@ export class Daemon extends EventEmitter {
       daemon.#control = await startControl(paths, {
         'GET /v1/status': async () => daemon.status(),
         'GET /v1/credentials': async () => daemon.credentials(),
+        'POST /v1/keys': async (req) => keysAction(daemon.keyring, checkKeysRequest(await readJson(req))),
       });
     } catch (err) {
       await daemon.#imap?.close();
@@ -118,6 +125,17 @@ export class Daemon extends EventEmitter {
       throw err;
     }
     return daemon;
+  }
+
+  /** A profile without a key of its own (made before keys existed, or one revoked) gets one. */
+  async #ensureOwnKey(): Promise<void> {
+    const { profile } = this.#opts.unlocked;
+    try {
+      await this.keyring.signingKey(profile.email);
+    } catch {
+      const key = await this.keyring.generate({ email: profile.email, ...(profile.name ? { name: profile.name } : {}) });
+      this.emit('log', 'key.generated', { fingerprint: key.fingerprint });
+    }
   }
 
   get controlPort(): number | undefined {

@@ -12,6 +12,7 @@ import type { ScryptCost } from '../secrets/passphrase.js';
 import { deriveKeys, type DerivedKeys } from '../secrets/root.js';
 import { createRootSecret, unlockRootSecret, type PassphraseSource } from '../secrets/unlock.js';
 import { Store } from '../store/store.js';
+import { openKeyring } from './keyring.js';
 
 export interface SecretAccess {
   keychain: Keychain;
@@ -52,6 +53,7 @@ export async function initProfile(opts: { dataDir: string; email: string; name?:
   try {
     const store = await Store.open({ dir: paths.store, keys, device: profile.device });
     for (const [name, use] of STANDARD_MAILBOXES) await store.createMailbox(name, use);
+    await openKeyring(store, draft).generate({ email: draft.email, ...(draft.name ? { name: draft.name } : {}) });
     await store.close();
   } catch (err) {
     // Leave no half-made store behind to confuse the next `init`.

@@ -14,7 +14,7 @@
 import { readKeys, type Key, type PrivateKey, type PublicKey } from 'openpgp';
 import { WaxsealError } from '../util/errors.js';
 import { applyAutocrypt, applyGossip, mergePeers, type PeerState } from '../openpgp/autocrypt.js';
-import { PGP_CONFIG } from '../openpgp/config.js';
+import { FULL_CONFIG, PGP_CONFIG } from '../openpgp/config.js';
 import type { Learned } from '../openpgp/incoming.js';
 import {
   addressesOf,
@@ -120,7 +120,7 @@ export class Keyring {
     await this.#records.update<OwnKeyRecord>('ownkey', fpr, async (cur) => {
       if (!cur) return { key: b64(key), addedAt: this.#now() };
       // Same key again (re-import, or a new self-signature): merge packets, keep the date.
-      const merged = await ((await fromB64(cur.key)) as PrivateKey).update(key, new Date(this.#now()), PGP_CONFIG as never);
+      const merged = await ((await fromB64(cur.key)) as PrivateKey).update(key, new Date(this.#now()), FULL_CONFIG);
       return { key: b64(merged), addedAt: cur.addedAt };
     });
     this.#own = undefined;
@@ -164,7 +164,7 @@ export class Keyring {
   async export(opts: { fingerprint?: string; secret?: boolean }): Promise<string> {
     const keys = opts.fingerprint ? [await this.#ownByFingerprint(opts.fingerprint)] : await this.ownKeys();
     if (keys.length === 0) throw new WaxsealError('ENOKEY', 'You have no OpenPGP key yet; create one with `waxseal keys generate`');
-    return keys.map((k) => (opts.secret ? k.armor(PGP_CONFIG as never) : k.toPublic().armor(PGP_CONFIG as never))).join('');
+    return keys.map((k) => (opts.secret ? k.armor(FULL_CONFIG) : k.toPublic().armor(FULL_CONFIG))).join('');
   }
 
   async extend(fpr: string, expiresAt: Date | null): Promise<KeyInfo> {
@@ -326,7 +326,7 @@ export class Keyring {
 
   /** Merge of two replicas of a record, for the sync layer's conflict resolution. */
   static async mergeOwn(a: OwnKeyRecord, b: OwnKeyRecord): Promise<OwnKeyRecord> {
-    const merged = await ((await fromB64(a.key)) as PrivateKey).update((await fromB64(b.key)) as PrivateKey, undefined, PGP_CONFIG as never);
+    const merged = await ((await fromB64(a.key)) as PrivateKey).update((await fromB64(b.key)) as PrivateKey, undefined, FULL_CONFIG);
     return { key: b64(merged), addedAt: Math.min(a.addedAt, b.addedAt) };
   }
 

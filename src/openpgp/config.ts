@@ -9,7 +9,7 @@
  * - A cap on decompressed size: a few KB of compressed zeros can inflate to gigabytes.
  * - No version or comment lines in armor: they identify the software to every recipient.
  */
-import { enums, type PartialConfig } from 'openpgp';
+import { config as defaults, enums, type Config, type PartialConfig } from 'openpgp';
 
 /** Largest plaintext we will inflate from a compressed packet (bytes). */
 export const MAX_DECOMPRESSED = 64 * 1024 * 1024;
@@ -25,3 +25,6 @@ export const PGP_CONFIG: PartialConfig = {
   showVersion: false,
   showComment: false,
 };
+
+/** Key methods (getSigningKey, update, ...) take a whole Config, not a partial one. */
+export const FULL_CONFIG: Config = { ...defaults, ...PGP_CONFIG };

@@ -17,7 +17,7 @@ import {
   type PublicKey,
 } from 'openpgp';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import { MAX_KEY_BYTES, PGP_CONFIG } from './config.js';
+import { FULL_CONFIG, MAX_KEY_BYTES, PGP_CONFIG } from './config.js';
 
 /** Most keys one block may hold: more is a key flood, not a keyring. */
 export const MAX_KEYS_PER_BLOCK = 64;
@@ -57,7 +57,7 @@ export async function describeKey(key: Key, now = new Date()): Promise<KeyInfo> 
   let expires: string | null = null;
   let unusable = revoked;
   try {
-    const exp = await key.getExpirationTime(undefined, PGP_CONFIG as never);
+    const exp = await key.getExpirationTime(undefined, FULL_CONFIG);
     if (exp instanceof Date) {
       expires = exp.toISOString();
       if (exp.getTime() <= now.getTime()) unusable = true;
@@ -143,7 +143,7 @@ export async function usablePrivateKey(key: Key): Promise<PrivateKey> {
     throw new WaxsealError('ELOCKEDKEY', `Key ${fingerprintOf(key)} is protected by a passphrase; export it without one (gpg --export-secret-keys asks for it) and import again`);
   }
   try {
-    await priv.getSigningKey(undefined, new Date(), undefined, PGP_CONFIG as never);
+    await priv.getSigningKey(undefined, new Date(), undefined, FULL_CONFIG);
   } catch (err) {
     throw new WaxsealError('EBADKEY', `Key ${fingerprintOf(key)} cannot sign now (${errorMessage(err)})`, { cause: err });
   }
@@ -154,7 +154,7 @@ export async function usablePrivateKey(key: Key): Promise<PrivateKey> {
 export async function canEncryptTo(key: PublicKey, address?: string, now = new Date()): Promise<boolean> {
   if (address && !addressesOf(key).includes(address.toLowerCase())) return false;
   try {
-    await key.getEncryptionKey(undefined, now, undefined, PGP_CONFIG as never);
+    await key.getEncryptionKey(undefined, now, undefined, FULL_CONFIG);
     return true;
   } catch {
     return false;
@@ -184,7 +184,7 @@ export async function setExpiry(key: PrivateKey, expiresAt: Date | null, now = n
     format: 'object',
     config: PGP_CONFIG,
   });
-  return key.update(privateKey, date, PGP_CONFIG as never);
+  return key.update(privateKey, date, FULL_CONFIG);
 }
 
 export type RevocationReason = 'none' | 'superseded' | 'compromised' | 'retired';
@@ -209,7 +209,7 @@ export async function minimalPublicKey(key: Key, address: string): Promise<Publi
   const pub = key.toPublic();
   const addr = address.toLowerCase();
   const keep = pub.users.filter((u) => u.userID?.email?.toLowerCase() === addr);
-  const enc = await pub.getEncryptionKey(undefined, new Date(), undefined, PGP_CONFIG as never).catch(() => undefined);
+  const enc = await pub.getEncryptionKey(undefined, new Date(), undefined, FULL_CONFIG).catch(() => undefined);
   if (keep.length === 0 || !enc) return pub;
   const copy = await readKeys({ binaryKeys: pub.write(), config: PGP_CONFIG }).then((k) => k[0]!.toPublic());
   copy.users = copy.users.filter((u) => u.userID?.email?.toLowerCase() === addr).slice(0, 1);

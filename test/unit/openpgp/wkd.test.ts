@@ -90,6 +90,14 @@ test('advanced host refuses the connection → direct found', async (t) => {
   assert.deepEqual(srv.requests, [DIRECT]);
 });
 
+test('advanced host fails the TLS handshake (a wildcard name, say) → direct found', async (t) => {
+  const key = await publicKeyFor(EMAIL);
+  const srv = await serve({ [DIRECT]: key.write() });
+  t.after(() => srv.close());
+  const found = await lookupWkd(EMAIL, on(srv, { advanced: `https://${srv.host}/.well-known/openpgpkey/{domain}` }));
+  assert.equal(found?.keys[0]?.getFingerprint(), key.getFingerprint());
+});
+
 test('both methods 404 → null', async (t) => {
   const srv = await serve({});
   t.after(() => srv.close());

@@ -30,7 +30,7 @@ function expiry(value: string | undefined, now = Date.now()): string | null {
   return new Date(t).toISOString();
 }
 
-function request(sub: string | undefined, args: string[], v: Record<string, string | boolean | undefined>, email: () => string): KeysRequest {
+function request(sub: string | undefined, args: string[], v: Record<string, string | boolean | undefined>, me: () => { email: string; name: string }): KeysRequest {
   const need = (n: number, what: string) => {
     if (args.length !== n) throw new WaxsealError('EUSAGE', `keys ${sub} takes ${what}`);
   };
@@ -42,7 +42,9 @@ function request(sub: string | undefined, args: string[], v: Record<string, stri
       need(0, 'no arguments');
       const days = v.expires === undefined ? undefined : Number(v.expires);
       if (days !== undefined && !(Number.isInteger(days) && days > 0)) throw new WaxsealError('EUSAGE', '--expires takes a number of days');
-      return { action: 'generate', email: (v.email as string | undefined) ?? email(), ...(typeof v.name === 'string' ? { name: v.name } : {}), ...(days ? { expiresInDays: days } : {}) };
+      const profile = v.email === undefined ? me() : undefined;
+      const name = typeof v.name === 'string' ? v.name : profile?.name;
+      return { action: 'generate', email: (v.email as string | undefined) ?? profile!.email, ...(name ? { name } : {}), ...(days ? { expiresInDays: days } : {}) };
     }
     case 'import': {
       need(1, 'one FILE');
@@ -139,7 +141,7 @@ When the daemon runs, the command is carried out by it.`,
     const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
     const paths = profilePaths(dataDir);
     const [sub, ...args] = positionals;
-    const req = request(sub, args, v, () => readProfile(paths.config).email);
+    const req = request(sub, args, v, () => readProfile(paths.config));
     let res = (await callControl(paths, '/v1/keys', 60_000, req)) as KeysResponse | undefined;
     if (!res) {
       const unlocked = await unlockProfile({ dataDir, ...secretAccess() });

@@ -242,11 +242,17 @@ export class Keyring {
     let found = await pick();
     const stale = !p.network || this.#now() - p.network.fetchedAt > this.#refreshMs;
     if (!found && opts.network !== false && this.#network && stale && (this.#sources.wkd || this.#sources.vks)) {
-      const res = await this.#network(addr);
+      // A lookup that could not be made (offline, timeout) leaves the cache alone.
+      const res = await this.#network(addr).catch(() => undefined);
+      if (res === undefined) return this.#result(addr, p, found);
       const key = res?.keys[0];
       p = (await this.#offer(addr, key ? 'network' : undefined, (cur) => ({ ...cur, network: { ...(key ? { key: b64(key) } : {}), source: res?.source ?? 'wkd', fetchedAt: this.#now() } }), key)) ?? p;
       found = await pick();
     }
+    return this.#result(addr, p, found);
+  }
+
+  #result(addr: string, p: PeerState, found: { key: PublicKey; source: KeySource } | undefined): Lookup {
     return {
       address: addr,
       ...(found ? { key: found.key, source: found.source } : {}),

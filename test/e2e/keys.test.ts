@@ -1,0 +1,89 @@
+/** `waxseal keys ...` as a user runs it, with and without a daemon, against a real gpg. */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isolatedEnv, killStartedClis, runCli, startCli, waitForOutput } from '../harness/cli.js';
+import { startGpg, type Gpg } from '../harness/gpg.js';
+import { makeTempDir, type TempDir } from '../harness/tmp.js';
+
+let tmp: TempDir;
+let gpg: Gpg;
+const env = () => isolatedEnv({ WAXSEAL_PASSPHRASE: 'keys test passphrase' });
+let dir: string;
+const waxseal = (...args: string[]) => runCli([...args, '--data-dir', dir], env());
+
+before(async () => {
+  tmp = await makeTempDir('waxseal-keys-');
+  gpg = await startGpg();
+  dir = join(tmp.path, 'profile');
+  const r = await runCli(['init', '--email', 'me@example.org', '--name', 'Me', '--data-dir', dir], env());
+  assert.equal(r.code, 0, r.stderr);
+});
+after(async () => {
+  await killStartedClis();
+  await gpg?.stop();
+  await tmp?.cleanup();
+});
+
+test('init made a key; its public half imports into gpg; no secret is printed unless asked', async () => {
+  const list = await waxseal('keys', 'list', '--json');
+  assert.equal(list.code, 0, list.stderr);
+  const own = JSON.parse(list.stdout).keys.own;
+  assert.equal(own.length, 1);
+  assert.deepEqual(own[0].userIds, ['Me <me@example.org>']);
+  const exported = await waxseal('keys', 'export');
+  assert.match(exported.stdout, /^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+  assert.doesNotMatch(exported.stdout + list.stdout, /PRIVATE KEY/);
+  assert.deepEqual(await gpg.importKey(exported.stdout), [own[0].fingerprint]);
+  const secret = await waxseal('keys', 'export', '--secret', own[0].fingerprint);
+  assert.match(secret.stdout, /^-----BEGIN PGP PRIVATE KEY BLOCK-----/);
+});
+
+test('import a gpg key, look it up, verify it; bad input is a clear error', async () => {
+  const fpr = await gpg.generate('Friend <friend@example.net>');
+  const file = join(tmp.path, 'friend.asc');
+  writeFileSync(file, await gpg.exportPublic(fpr));
+  const imported = await waxseal('keys', 'import', file);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stdout, /Imported 1 key/);
+  const lookup = JSON.parse((await waxseal('keys', 'lookup', 'friend@example.net', '--local', '--json')).stdout).lookup;
+  assert.deepEqual([lookup.key.fingerprint, lookup.source, lookup.verified], [fpr, 'keyring', false]);
+  assert.equal((await waxseal('keys', 'verify', 'friend@example.net', fpr)).code, 0);
+  const list = await waxseal('keys', 'list');
+  assert.match(list.stdout, new RegExp(`friend@example\\.net: ${fpr} \\(keyring, verified\\)`));
+
+  writeFileSync(join(tmp.path, 'garbage.asc'), 'this is not a key\n');
+  const bad = await waxseal('keys', 'import', join(tmp.path, 'garbage.asc'));
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^waxseal keys: The file could not be read as an OpenPGP key/);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  const missing = await waxseal('keys', 'import', join(tmp.path, 'nope.asc'));
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Cannot read .*nope\.asc: ENOENT/);
+  assert.equal((await waxseal('keys', 'frobnicate')).code, 2);
+  assert.equal((await waxseal('keys', 'extend', 'ABCD')).code, 2, '--expires is required');
+});
+
+test('through a running daemon: extend, revoke, and generate a replacement', async () => {
+  const daemon = startCli(['serve', '--data-dir', dir, '--imap', '127.0.0.1:0', '--imaps', '127.0.0.1:0', '--smtp', '127.0.0.1:0'], env());
+  await waitForOutput(daemon, 'Ready');
+  try {
+    const fpr = JSON.parse((await waxseal('keys', 'list', '--json')).stdout).keys.own[0].fingerprint;
+    const ext = await waxseal('keys', 'extend', fpr, '--expires', '365', '--json');
+    assert.equal(ext.code, 0, ext.stderr);
+    assert.ok(JSON.parse(ext.stdout).key.expires > new Date(Date.now() + 360 * 86400_000).toISOString());
+    const rev = await waxseal('keys', 'revoke', fpr, '--reason', 'superseded', '--json');
+    assert.equal(JSON.parse(rev.stdout).key.revoked, true);
+    const wrong = await waxseal('keys', 'revoke', '0000');
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /None of your keys has fingerprint 0000/, 'the daemon\'s error reaches the user as is');
+    const gen = await waxseal('keys', 'generate', '--json');
+    assert.deepEqual(JSON.parse(gen.stdout).key.userIds, ['Me <me@example.org>'], 'the profile name by default');
+    const own = JSON.parse((await waxseal('keys', 'list', '--json')).stdout).keys.own;
+    assert.deepEqual(own.map((k: { revoked: boolean }) => k.revoked), [true, false]);
+  } finally {
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+  }
+});

@@ -14,7 +14,7 @@
 import { readKeys, type Key, type PrivateKey, type PublicKey } from 'openpgp';
 import { WaxsealError } from '../util/errors.js';
 import { applyAutocrypt, applyGossip, mergePeers, type PeerState } from '../openpgp/autocrypt.js';
-import { FULL_CONFIG, PGP_CONFIG } from '../openpgp/config.js';
+import { FULL_CONFIG, MAX_KEY_BYTES, PGP_CONFIG } from '../openpgp/config.js';
 import type { Learned } from '../openpgp/incoming.js';
 import {
   addressesOf,
@@ -298,7 +298,7 @@ export class Keyring {
     }
     if (this.#sources.attachment) {
       for (const block of learned.attachedKeys) {
-        const keys = await parseKeyBlock(block, 'attached key').catch(() => []);
+        const keys = await parseKeyBlock(block, 'attached key', MAX_KEY_BYTES).catch(() => []);
         for (const key of keys.slice(0, 8)) {
           if (key.isPrivate()) continue;
           for (const addr of addressesOf(key)) {
@@ -313,7 +313,7 @@ export class Keyring {
   /** A key from a header, accepted only when it is readable, usable and has a user ID for `addr`. */
   async #checkedKey(data: Uint8Array, addr: string): Promise<Key | undefined> {
     try {
-      const keys = await parseKeyBlock(data, 'Autocrypt key');
+      const keys = await parseKeyBlock(data, 'Autocrypt key', MAX_KEY_BYTES);
       const key = keys[0];
       if (keys.length !== 1 || !key || key.isPrivate()) return undefined;
       return (await canEncryptTo(key.toPublic(), addr)) ? key : undefined;

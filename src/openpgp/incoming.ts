@@ -79,6 +79,8 @@ export interface IncomingOptions {
   /** Public keys that may have signed a message from `from` (the keyring's lookup). */
   verificationKeys: (from: string | undefined) => Promise<PublicKey[]>;
   now?: Date;
+  /** Largest plaintext inflated from a compressed message (default MAX_DECOMPRESSED). */
+  maxDecompressedBytes?: number;
 }
 
 const WAXSEAL_FIELD = /^x-waxseal-/;
@@ -211,7 +213,8 @@ export async function transformIncoming(opts: IncomingOptions): Promise<Incoming
         ? await readMessage({ armoredMessage: armored.toString('latin1'), config: PGP_CONFIG })
         : await readMessage({ binaryMessage: new Uint8Array(armored), config: PGP_CONFIG });
       const keys = await keysFor();
-      const res = await decrypt({ message, decryptionKeys: opts.decryptionKeys, verificationKeys: keys, format: 'binary', config: PGP_CONFIG, ...(opts.now ? { date: opts.now } : {}) });
+      const config = opts.maxDecompressedBytes ? { ...PGP_CONFIG, maxDecompressedMessageSize: opts.maxDecompressedBytes } : PGP_CONFIG;
+      const res = await decrypt({ message, decryptionKeys: opts.decryptionKeys, verificationKeys: keys, format: 'binary', config, ...(opts.now ? { date: opts.now } : {}) });
       data = res.data as Uint8Array;
       sig = await signatureOf(res.signatures, keys);
     } catch (err) {

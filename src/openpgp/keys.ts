@@ -106,8 +106,8 @@ export async function generateOwnKey(opts: NewKeyOptions): Promise<PrivateKey> {
  * cap (key floods), and unreadable input is one clear error. Armored input may hold several
  * blocks one after another (as `gpg --export` of several keys writes).
  */
-export async function parseKeyBlock(input: string | Uint8Array, what = 'key'): Promise<Key[]> {
-  if (input.length > MAX_KEY_BYTES * MAX_KEYS_PER_BLOCK) {
+export async function parseKeyBlock(input: string | Uint8Array, what = 'key', maxBytes = MAX_KEY_BYTES * MAX_KEYS_PER_BLOCK): Promise<Key[]> {
+  if (input.length > maxBytes) {
     throw new WaxsealError('ETOOBIG', `The ${what} is ${input.length} bytes, more than any key block we accept`);
   }
   const text = typeof input === 'string' ? input : looksArmored(input) ? Buffer.from(input).toString('latin1') : undefined;

@@ -5,6 +5,7 @@
 const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void> }>> = {
   store: () => import('./store.js'),
   imap: () => import('./imap.js'),
+  openpgp: () => import('./openpgp.js'),
 };
 
 const args = process.argv.slice(2);

@@ -5,7 +5,9 @@ import { callControl } from '../daemon/control.js';
 import { keysAction, type KeysRequest, type KeysResponse } from '../daemon/keys.js';
 import { openKeyring } from '../daemon/keyring.js';
 import { unlockProfile } from '../daemon/profile.js';
-import type { KeyInfo } from '../openpgp/keys.js';
+import { decryptKey, type PrivateKey } from 'openpgp';
+import { parseKeyBlock, type KeyInfo } from '../openpgp/keys.js';
+import { terminalAsk } from './prompt.js';
 import { Store } from '../store/store.js';
 import { WaxsealError } from '../util/errors.js';
 import { COMMON_OPTIONS, type Command } from './command.js';
@@ -79,6 +81,33 @@ function request(sub: string | undefined, args: string[], v: Record<string, stri
   }
 }
 
+/**
+ * A secret key protected by a passphrase (as gpg exports it) is unlocked here, before it
+ * goes anywhere: from WAXSEAL_KEY_PASSPHRASE, else asked on the terminal. What is stored is
+ * the unlocked key inside a sealed document.
+ */
+async function unlockKeys(bytes: Buffer): Promise<Buffer> {
+  const keys = await parseKeyBlock(new Uint8Array(bytes), 'file');
+  if (!keys.some((k) => k.isPrivate() && !(k as PrivateKey).isDecrypted())) return bytes;
+  const given = process.env.WAXSEAL_KEY_PASSPHRASE;
+  const ask = terminalAsk();
+  if (!given && !ask) {
+    throw new WaxsealError('ELOCKEDKEY', 'The secret key is protected by a passphrase; set WAXSEAL_KEY_PASSPHRASE or run this on a terminal to be asked');
+  }
+  const passphrase = given || (await ask!('Passphrase of the key being imported: ', false));
+  const out: Uint8Array[] = [];
+  for (const key of keys) {
+    if (key.isPrivate() && !(key as PrivateKey).isDecrypted()) {
+      try {
+        out.push((await decryptKey({ privateKey: key as PrivateKey, passphrase })).write());
+      } catch {
+        throw new WaxsealError('EBADPASS', `Wrong passphrase for key ${key.getFingerprint().toUpperCase()}; nothing was imported`);
+      }
+    } else out.push(key.write());
+  }
+  return Buffer.concat(out);
+}
+
 function showKey(k: KeyInfo): string {
   const state = k.revoked ? ' [revoked]' : k.unusable ? ' [expired or unusable]' : '';
   const fpr = k.fingerprint.replace(/(.{4})/g, '$1 ').trim();
@@ -141,7 +170,8 @@ When the daemon runs, the command is carried out by it.`,
     const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
     const paths = profilePaths(dataDir);
     const [sub, ...args] = positionals;
-    const req = request(sub, args, v, () => readProfile(paths.config));
+    let req = request(sub, args, v, () => readProfile(paths.config));
+    if (req.action === 'import') req = { ...req, data: (await unlockKeys(Buffer.from(req.data, 'base64'))).toString('base64') };
     let res = (await callControl(paths, '/v1/keys', 60_000, req)) as KeysResponse | undefined;
     if (!res) {
       const unlocked = await unlockProfile({ dataDir, ...secretAccess() });

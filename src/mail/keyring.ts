@@ -241,7 +241,9 @@ export class Keyring {
     };
     let found = await pick();
     const stale = !p.network || this.#now() - p.network.fetchedAt > this.#refreshMs;
-    if (!found && opts.network !== false && this.#network && stale && (this.#sources.wkd || this.#sources.vks)) {
+    // Asked when nothing local is usable, or to refresh a network answer that has aged.
+    const fromNetwork = found?.source === 'wkd' || found?.source === 'vks';
+    if ((!found || fromNetwork) && opts.network !== false && this.#network && stale && (this.#sources.wkd || this.#sources.vks)) {
       // A lookup that could not be made (offline, timeout) leaves the cache alone.
       const res = await this.#network(addr).catch(() => undefined);
       if (res === undefined) return this.#result(addr, p, found);

@@ -61,6 +61,24 @@ test('import a gpg key, look it up, verify it; bad input is a clear error', asyn
   const missing = await waxseal('keys', 'import', join(tmp.path, 'nope.asc'));
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /Cannot read .*nope\.asc: ENOENT/);
+  // A passphrase-protected secret key from gpg: refused without the passphrase, a wrong one
+  // imports nothing, the right one (WAXSEAL_KEY_PASSPHRASE) imports it unlocked.
+  const made = await gpg.run(['--passphrase', 'gpg secret', '--quick-generate-key', 'Old Me <old@example.org>', 'ed25519', 'sign', '0']);
+  assert.equal(made.code, 0, made.stderr);
+  const lockedFpr = made.status.find((l) => l.startsWith('KEY_CREATED'))!.split(' ')[2]!;
+  const sub = await gpg.run(['--passphrase', 'gpg secret', '--quick-add-key', lockedFpr, 'cv25519', 'encr', '0']);
+  assert.equal(sub.code, 0, sub.stderr);
+  const secretFile = join(tmp.path, 'old-secret.asc');
+  writeFileSync(secretFile, (await gpg.run(['--armor', '--passphrase', 'gpg secret', '--export-secret-keys', lockedFpr])).stdout);
+  const noPass = await waxseal('keys', 'import', secretFile);
+  assert.equal(noPass.code, 1);
+  assert.match(noPass.stderr, /protected by a passphrase; set WAXSEAL_KEY_PASSPHRASE/);
+  const wrongPass = await runCli(['keys', 'import', secretFile, '--data-dir', dir], isolatedEnv({ WAXSEAL_PASSPHRASE: 'keys test passphrase', WAXSEAL_KEY_PASSPHRASE: 'nope' }));
+  assert.match(wrongPass.stderr, /Wrong passphrase for key .*nothing was imported/);
+  const rightPass = await runCli(['keys', 'import', secretFile, '--data-dir', dir, '--json'], isolatedEnv({ WAXSEAL_PASSPHRASE: 'keys test passphrase', WAXSEAL_KEY_PASSPHRASE: 'gpg secret' }));
+  assert.equal(rightPass.code, 0, rightPass.stderr);
+  assert.deepEqual(JSON.parse(rightPass.stdout).imported.map((k: { fingerprint: string; secret: boolean }) => [k.fingerprint, k.secret]), [[lockedFpr, true]]);
+
   assert.equal((await waxseal('keys', 'frobnicate')).code, 2);
   assert.equal((await waxseal('keys', 'extend', 'ABCD')).code, 2, '--expires is required');
 });
@@ -80,8 +98,8 @@ test('through a running daemon: extend, revoke, and generate a replacement', asy
     assert.match(wrong.stderr, /None of your keys has fingerprint 0000/, 'the daemon\'s error reaches the user as is');
     const gen = await waxseal('keys', 'generate', '--json');
     assert.deepEqual(JSON.parse(gen.stdout).key.userIds, ['Me <me@example.org>'], 'the profile name by default');
-    const own = JSON.parse((await waxseal('keys', 'list', '--json')).stdout).keys.own;
-    assert.deepEqual(own.map((k: { revoked: boolean }) => k.revoked), [true, false]);
+    const own = JSON.parse((await waxseal('keys', 'list', '--json')).stdout).keys.own as Array<{ revoked: boolean; userIds: string[] }>;
+    assert.deepEqual(own.filter((k) => k.userIds[0] === 'Me <me@example.org>').map((k) => k.revoked), [true, false]);
   } finally {
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));

@@ -141,8 +141,15 @@ describe('other people\'s keys', () => {
     const far = await keyring.lookup('far@example.net');
     assert.equal(far.source, 'wkd');
     await keyring.lookup('far@example.net');
-    assert.equal(calls, 2);
+    assert.equal(calls, 2, 'a fresh network answer is reused');
+    let clock = Date.now() + 8 * 24 * 3600_000;
+    const later = new Keyring({ records: store.records, now: () => clock, network: async () => (calls++, { keys: [netKey.toPublic()], source: 'vks' }) });
+    assert.equal((await later.lookup('far@example.net')).source, 'vks', 'a week-old answer is refreshed');
+    assert.equal(calls, 3);
+    clock += 1000;
+    await later.lookup('far@example.net');
+    assert.equal(calls, 3);
     assert.equal((await keyring.lookup('nobody@example.org', { network: false })).key, undefined);
-    assert.equal(calls, 2);
+    assert.equal(calls, 3, 'network: false asks nobody');
   });
 });

@@ -165,6 +165,34 @@ describe('gpg → Waxseal', () => {
     }
   });
 
+  test('gpg sign-only as RFC 3156 multipart/signed, and signed-then-encrypted as two layers', async () => {
+    const alicesGpg = await startGpg();
+    try {
+      const aliceFpr = (await alicesGpg.importKey(alice.armor()))[0]!;
+      await alicesGpg.importKey(await gpg.exportPublic(bobFpr));
+      const part = Buffer.from('Content-Type: text/plain; charset=us-ascii\r\n\r\nsigned by gpg\r\n');
+      const sig = await alicesGpg.sign(part, { signer: aliceFpr, detached: true, armor: true });
+      const signedEntity = Buffer.concat([
+        Buffer.from('Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature"; boundary="s"\r\n\r\n--s\r\n'),
+        part,
+        Buffer.from('\r\n--s\r\nContent-Type: application/pgp-signature\r\n\r\n'),
+        sig,
+        Buffer.from('--s--\r\n'),
+      ]);
+      const mailFrom = Buffer.from('From: alice@example.org\r\nTo: bob@example.net\r\nSubject: signed\r\nMIME-Version: 1.0\r\n');
+      const signedMail = Buffer.concat([mailFrom, signedEntity]);
+      const res = await transformIncoming({ raw: signedMail, decryptionKeys: [bobSecret], verificationKeys: (from) => keyring.verificationKeys(from) });
+      assert.deepEqual([res.encryption, res.signature.status, res.signature.fingerprint], ['none', 'valid', aliceFpr]);
+      assert.ok(res.raw.subarray(res.raw.length - signedMail.length).equals(signedMail), 'not rewritten');
+      // The same multipart/signed, then encrypted (no inner signature): the inner one counts.
+      const armored = await alicesGpg.encrypt(signedEntity, { recipients: [bobFpr] });
+      const layered = await transformIncoming({ raw: pgpMime(armored), decryptionKeys: [bobSecret], verificationKeys: (from) => keyring.verificationKeys(from) });
+      assert.deepEqual([layered.encryption, layered.signature.status, layered.signature.fingerprint], ['encrypted', 'valid', aliceFpr]);
+    } finally {
+      await alicesGpg.stop();
+    }
+  });
+
   test('a key imported from gpg signs mail that gpg verifies', async () => {
     const out = await transformOutgoing({ raw: message('From Bob', 'hello'), sender: { address: 'bob@example.net', key: await keyring.signingKey('bob@example.net') }, recipients: [{ address: 'nobody@example.com' }], policy: 'opportunistic' });
     const tree = parseMime(out.raw);

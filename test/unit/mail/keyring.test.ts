@@ -103,6 +103,20 @@ describe('other people\'s keys', () => {
     assert.equal((await keyring.lookup('gossiped@example.com')).source, 'gossip');
   });
 
+  test('a key attached as application/pgp-keys is learned for its own address', async () => {
+    const keyring = new Keyring({ records: store.records });
+    const attached = await generateOwnKey({ email: 'attached@example.com' });
+    const { transformIncoming } = await import('../../../src/openpgp/incoming.js');
+    const raw = Buffer.from(
+      `From: someone@example.org\r\nContent-Type: multipart/mixed; boundary="m"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nmy key\r\n--m\r\nContent-Type: application/pgp-keys; name="key.asc"\r\n\r\n${attached.toPublic().armor()}\r\n--m--\r\n`,
+    );
+    const res = await transformIncoming({ raw, decryptionKeys: [], verificationKeys: async () => [] });
+    assert.equal(res.learned.attachedKeys.length, 1);
+    await keyring.learn(res.from, res.date, res.learned, false);
+    const l = await keyring.lookup('attached@example.com', { network: false });
+    assert.deepEqual([l.key?.getFingerprint(), l.source], [attached.getFingerprint(), 'attachment']);
+  });
+
   test('a key with no user ID for the address is not learned from its header', async () => {
     const keyring = new Keyring({ records: store.records });
     const other = await header('someone-else@example.com');

@@ -20,7 +20,7 @@ none runs, unlocks the profile (keychain or passphrase) to read it.`,
       const unlocked = await unlockProfile({ dataDir, ...secretAccess() });
       const store = await Store.open({ dir: unlocked.paths.store, keys: unlocked.keys, device: unlocked.profile.device });
       try {
-        creds = { user: unlocked.profile.email, password: await localPassword(store), imap: unlocked.profile.imap, imaps: unlocked.profile.imaps, smtp: unlocked.profile.smtp };
+        creds = { user: unlocked.profile.email, password: await localPassword(store), imap: unlocked.profile.imap, imaps: unlocked.profile.imaps, smtp: unlocked.profile.smtp, smtps: unlocked.profile.smtps };
       } finally {
         await store.close();
       }
@@ -32,7 +32,8 @@ none runs, unlocks the profile (keychain or passphrase) to read it.`,
         `password: ${c.password}`,
         `IMAP:     ${c.imap.host}:${c.imap.port} (plain on loopback, or STARTTLS)`,
         ...(c.imaps ? [`IMAPS:    ${c.imaps.host}:${c.imaps.port} (TLS)`] : []),
-        `SMTP:     ${c.smtp.host}:${c.smtp.port}`,
+        `SMTP:     ${c.smtp.host}:${c.smtp.port} (plain on loopback, or STARTTLS)`,
+        ...(c.smtps ? [`SMTPS:    ${c.smtps.host}:${c.smtps.port} (TLS)`] : []),
         ...(c.certificate ? [`certificate: ${c.certificate.file}`, `  SHA-256 ${c.certificate.sha256}`] : []),
       ].join('\n'),
     );

@@ -16,17 +16,21 @@ export function parseEndpoint(text: string, what: string): Endpoint {
 
 export const serve: Command = {
   summary: 'run the daemon (creates a default profile on first run)',
-  usage: 'waxseal serve [--imap HOST:PORT] [--imaps HOST:PORT] [--smtp HOST:PORT] [--offline] [--email ADDRESS] [--data-dir DIR]',
+  usage: 'waxseal serve [--imap HOST:PORT] [--imaps HOST:PORT] [--smtp HOST:PORT] [--smtps HOST:PORT] [--offline] [--email ADDRESS] [--data-dir DIR]',
   help: `Unlocks the profile and serves it until stopped (Ctrl+C).
 On first run, with no profile in DIR, creates one for --email (default USER@localhost).
 Defaults: IMAP 127.0.0.1:1984 (plain, STARTTLS offered), IMAP over TLS 127.0.0.1:1993,
-SMTP 127.0.0.1:2013; port 0 picks a free port. The certificate is made for this profile
-on first run; \`waxseal credentials\` says where it is, to tell a mail client to trust it.`,
+SMTP submission 127.0.0.1:2013 (STARTTLS offered), SMTP over TLS 127.0.0.1:2465; port 0
+picks a free port (and --imap/--smtp with port 0 make their TLS ports free ones too, unless
+given). The certificate is made for this profile on first run; \`waxseal credentials\` says
+where it is, to tell a mail client to trust it. --offline queues outgoing mail and stops
+all network use until started without it.`,
   options: {
     ...COMMON_OPTIONS,
     imap: { type: 'string' },
     imaps: { type: 'string' },
     smtp: { type: 'string' },
+    smtps: { type: 'string' },
     offline: { type: 'boolean' },
     email: { type: 'string' },
   },
@@ -34,7 +38,9 @@ on first run; \`waxseal credentials\` says where it is, to tell a mail client to
     const dataDir = dataDirFrom(v['data-dir'] as string | undefined);
     const imap = typeof v.imap === 'string' ? parseEndpoint(v.imap, '--imap') : undefined;
     const smtp = typeof v.smtp === 'string' ? parseEndpoint(v.smtp, '--smtp') : undefined;
-    const imaps = typeof v.imaps === 'string' ? parseEndpoint(v.imaps, '--imaps') : undefined;
+    // A plain port of 0 (tests, a second instance) makes the TLS port a free one too.
+    const imaps = typeof v.imaps === 'string' ? parseEndpoint(v.imaps, '--imaps') : imap?.port === 0 ? { host: imap.host, port: 0 } : undefined;
+    const smtps = typeof v.smtps === 'string' ? parseEndpoint(v.smtps, '--smtps') : smtp?.port === 0 ? { host: smtp.host, port: 0 } : undefined;
     // Signal handlers go in before anything is started or printed: a supervisor that sends
     // SIGTERM as soon as it reads "Ready." (or a user quick on Ctrl+C) must never find the
     // process without them, and a stop asked for during start-up happens right after it.
@@ -48,6 +54,7 @@ on first run; \`waxseal credentials\` says where it is, to tell a mail client to
       ...(imap ? { imap } : {}),
       ...(imaps ? { imaps } : {}),
       ...(smtp ? { smtp } : {}),
+      ...(smtps ? { smtps } : {}),
       offline: Boolean(v.offline),
       access: secretAccess(),
       log: (line) => process.stdout.write(`${line}\n`),
@@ -60,7 +67,8 @@ on first run; \`waxseal credentials\` says where it is, to tell a mail client to
       `  store:   ${s.mailboxes.length} mailboxes, ${s.mailboxes.reduce((n, m) => n + m.messages, 0)} messages`,
       `  control: http://127.0.0.1:${daemon.controlPort} (token in ${unlocked.paths.controlToken})`,
       `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.imaps?.port ?? '-'}  (login ${s.email}; password: \`waxseal credentials\`)`,
-      `  SMTP:    not built yet (would listen on ${fmt(smtp ?? unlocked.profile.smtp)})`,
+      `  SMTP:    ${fmt({ host: (smtp ?? unlocked.profile.smtp).host, port: s.services.smtp?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.smtps?.port ?? '-'}  (same login)`,
+      `  sending: ${s.outbox?.relay === 'provider' ? 'through your provider' : 'no provider configured: mail to yourself is delivered locally, other mail bounces'}${s.offline ? ' (offline: queued)' : ''}`,
       'Ready. Stop with Ctrl+C.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -23,6 +23,11 @@ export const status: Command = {
       for (const [name, s] of Object.entries(live.services)) {
         lines.push(`  ${name}: ${s.state}${s.port ? ` on ${s.host}:${s.port}` : ''}`);
       }
+      if (live.outbox) {
+        const o = live.outbox;
+        lines.push(`  outbox: ${o.queued} waiting${o.sending ? `, ${o.sending} sending` : ''}${o.offline ? ' (offline)' : ''}${o.relay === 'local' ? ' — no provider configured: local delivery only' : ''}`);
+        if (o.lastError) lines.push(`    last error: ${o.lastError}${o.nextAttemptAt ? `; next try ${o.nextAttemptAt}` : ''}`);
+      }
       for (const m of live.mailboxes) lines.push(`  ${m.name.padEnd(12)} ${String(m.messages).padStart(6)} messages, ${m.unseen} unseen`);
       return lines.join('\n');
     });

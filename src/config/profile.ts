@@ -26,6 +26,8 @@ export interface ProfileConfig {
   /** Implicit TLS (RFC 8314) for IMAP. */
   imaps: Endpoint;
   smtp: Endpoint;
+  /** Implicit TLS (RFC 8314) for SMTP submission. */
+  smtps: Endpoint;
   offline: boolean;
   createdAt: string;
   openpgp: OpenPgpSettings;
@@ -62,6 +64,8 @@ export const DEFAULT_IMAP: Endpoint = { host: '127.0.0.1', port: 1984 };
 export const DEFAULT_SMTP: Endpoint = { host: '127.0.0.1', port: 2013 };
 /** Implicit-TLS IMAP next to LEAP's plain port (993's digits, out of the privileged range). */
 export const DEFAULT_IMAPS: Endpoint = { host: '127.0.0.1', port: 1993 };
+/** Implicit-TLS submission next to LEAP's SMTP port (465's digits, out of the privileged range). */
+export const DEFAULT_SMTPS: Endpoint = { host: '127.0.0.1', port: 2465 };
 
 const EMAIL = /^[^\s@<>()",;:\\[\]]+@[^\s@<>()",;:\\[\]]+$/;
 
@@ -81,6 +85,7 @@ export function newProfile(opts: { email: string; name?: string; secretStore: Pr
     imap: { ...DEFAULT_IMAP },
     imaps: { ...DEFAULT_IMAPS },
     smtp: { ...DEFAULT_SMTP },
+    smtps: { ...DEFAULT_SMTPS },
     offline: false,
     createdAt: new Date().toISOString(),
     openpgp: structuredClone(DEFAULT_OPENPGP),
@@ -122,6 +127,7 @@ const SCHEMA: Record<keyof ProfileConfig, Check> = {
   imap: isEndpoint,
   imaps: isEndpoint,
   smtp: isEndpoint,
+  smtps: isEndpoint,
   offline: isBool,
   createdAt: isString,
   openpgp: isOpenPgp,
@@ -141,6 +147,7 @@ export function parseProfile(text: string, file: string): ProfileConfig {
   // Settings added after a profile was made get their defaults (config versions stay 1 until
   // a change needs a real migration).
   if (data.imaps === undefined) data.imaps = { ...DEFAULT_IMAPS };
+  if (data.smtps === undefined) data.smtps = { ...DEFAULT_SMTPS };
   if (data.openpgp === undefined) data.openpgp = structuredClone(DEFAULT_OPENPGP);
   for (const [key, check] of Object.entries(SCHEMA)) {
     if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);

@@ -12,6 +12,11 @@ import { Store } from '../store/store.js';
 import { WaxsealError } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
 import { readJson, startControl, type ControlServer } from './control.js';
+import { Submission } from '../mail/submission.js';
+import { createLocalRelay } from '../mail/local-relay.js';
+import { Outbox, type OutboxStatus } from '../outbox/outbox.js';
+import { createSmtpRelay, type SmtpRelayOptions } from '../outbox/relay.js';
+import { startSubmissionServer, type SubmissionServer } from '../smtp/server.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
 import type { Keyring } from '../mail/keyring.js';
@@ -22,7 +27,12 @@ export interface DaemonOptions {
   imap?: Endpoint;
   imaps?: Endpoint;
   smtp?: Endpoint;
+  smtps?: Endpoint;
   offline?: boolean;
+  /** The provider's submission server; absent = the embedded default (local delivery only). */
+  upstreamSmtp?: SmtpRelayOptions;
+  /** Outbox timing (tests shorten the retry delay). */
+  outbox?: { retryBaseMs?: number; maxAgeMs?: number };
 }
 
 export interface DaemonStatus {
@@ -35,6 +45,7 @@ export interface DaemonStatus {
   startedAt: string;
   mailboxes: Array<{ name: string; specialUse: string | null; messages: number; unseen: number }>;
   services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number }>;
+  outbox?: OutboxStatus & { relay: 'provider' | 'local' };
 }
 
 export const VERSION = '0.1.0';
@@ -46,6 +57,7 @@ export interface Credentials {
   smtp: Endpoint;
   /** Implicit-TLS IMAP, and the certificate both IMAP ports present (STARTTLS too). */
   imaps?: Endpoint;
+  smtps?: Endpoint;
   certificate?: { file: string; sha256: string };
 }
 
@@ -80,6 +92,9 @@ export class Daemon extends EventEmitter {
   readonly #startedAt = new Date();
   #control: ControlServer | undefined;
   #imap: ImapServer | undefined;
+  #smtp: SubmissionServer | undefined;
+  #outbox: Outbox | undefined;
+  #outboxStatus: (OutboxStatus & { relay: 'provider' | 'local' }) | undefined;
   #password = '';
   #certificate: ProfileCertificate | undefined;
 
@@ -114,17 +129,81 @@ export class Daemon extends EventEmitter {
           log: (event, fields) => daemon.emit('log', event, fields),
         }),
       );
+      await daemon.#startSending();
       daemon.#control = await startControl(paths, {
-        'GET /v1/status': async () => daemon.status(),
+        'GET /v1/status': async () => ({ ...daemon.status(), outbox: await daemon.outboxStatus() }),
         'GET /v1/credentials': async () => daemon.credentials(),
         'POST /v1/keys': async (req) => keysAction(daemon.keyring, checkKeysRequest(await readJson(req))),
       });
     } catch (err) {
+      await daemon.#smtp?.close();
+      await daemon.#outbox?.stop();
       await daemon.#imap?.close();
       await store.close();
       throw err;
     }
     return daemon;
+  }
+
+  /** SMTP submission and the outbox behind it (relaying to the provider, or local delivery). */
+  async #startSending(): Promise<void> {
+    const { profile } = this.#opts.unlocked;
+    const offline = this.#opts.offline ?? profile.offline;
+    const submission = new Submission({
+      store: this.store,
+      keyring: this.keyring,
+      email: profile.email,
+      password: () => this.#password,
+      policy: () => profile.openpgp.policy,
+      online: () => !offline,
+    });
+    const upstream = this.#opts.upstreamSmtp;
+    const relay = upstream ? createSmtpRelay(upstream) : createLocalRelay({ store: this.store, keyring: this.keyring, addresses: () => [profile.email] });
+    this.#outbox = new Outbox({
+      storage: submission,
+      relay,
+      hooks: submission,
+      domain: profile.email.split('@')[1] ?? 'waxseal.localhost',
+      ...(this.#opts.outbox?.retryBaseMs !== undefined ? { retryBaseMs: this.#opts.outbox.retryBaseMs } : {}),
+      ...(this.#opts.outbox?.maxAgeMs !== undefined ? { maxAgeMs: this.#opts.outbox.maxAgeMs } : {}),
+      log: (event, fields) => this.emit('log', event, fields),
+    });
+    this.#outbox.onIdle = () => void this.#refreshOutboxStatus(upstream ? 'provider' : 'local');
+    submission.outbox = this.#outbox;
+    this.#outbox.setOffline(offline);
+    const smtpAt = this.#opts.smtp ?? profile.smtp;
+    const smtpsAt = this.#opts.smtps ?? profile.smtps;
+    if (smtpsAt.host !== smtpAt.host) throw new WaxsealError('EUSAGE', 'SMTP and implicit-TLS SMTP must listen on the same host');
+    this.#smtp = await listenOrExplain('SMTP', smtpAt, () =>
+      startSubmissionServer({
+        backend: submission,
+        host: smtpAt.host,
+        port: smtpAt.port,
+        tlsPort: smtpsAt.port,
+        tls: { key: this.#certificate!.key, cert: this.#certificate!.cert },
+        log: (event, fields) => this.emit('log', event, fields),
+      }),
+    );
+    await this.#refreshOutboxStatus(upstream ? 'provider' : 'local');
+    // Messages left from before a crash or a stop go out now.
+    this.#outbox.kick();
+  }
+
+  async #refreshOutboxStatus(relay: 'provider' | 'local'): Promise<void> {
+    if (!this.#outbox) return;
+    this.#outboxStatus = { ...(await this.#outbox.status().catch(() => ({ queued: 0, sending: 0, offline: false }))), relay };
+    this.emit('outbox', this.#outboxStatus);
+  }
+
+  /** The outbox as it is now (queued count, last error), read fresh. */
+  async outboxStatus(): Promise<DaemonStatus['outbox']> {
+    await this.#refreshOutboxStatus(this.#opts.upstreamSmtp ? 'provider' : 'local');
+    return this.#outboxStatus;
+  }
+
+  /** Wait until the outbox has nothing left to send now (tests; `waxseal status --wait` later). */
+  get outbox(): Outbox | undefined {
+    return this.#outbox;
   }
 
   /** A profile without a key of its own (made before keys existed, or one revoked) gets one. */
@@ -149,8 +228,9 @@ export class Daemon extends EventEmitter {
       user: profile.email,
       password: this.#password,
       imap: { host: imap.host, port: this.#imap?.port ?? imap.port },
-      smtp: this.#opts.smtp ?? profile.smtp,
+      smtp: { host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp?.port ?? (this.#opts.smtp ?? profile.smtp).port },
       ...(this.#imap?.tlsPort ? { imaps: { host: imap.host, port: this.#imap.tlsPort } } : {}),
+      ...(this.#smtp?.tlsPort ? { smtps: { host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.tlsPort } } : {}),
       ...(this.#certificate ? { certificate: { file: this.#certificate.file, sha256: this.#certificate.fingerprint } } : {}),
     };
   }
@@ -174,12 +254,18 @@ export class Daemon extends EventEmitter {
         control: { state: 'running', host: '127.0.0.1', port: this.#control?.port ?? 0 },
         imap: this.#imap ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.port } : { state: 'stopped' },
         imaps: this.#imap?.tlsPort ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.tlsPort } : { state: 'stopped' },
-        smtp: { state: 'not-built' },
+        smtp: this.#smtp ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.port } : { state: 'stopped' },
+        smtps: this.#smtp?.tlsPort ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.tlsPort } : { state: 'stopped' },
       },
+      ...(this.#outboxStatus ? { outbox: this.#outboxStatus } : {}),
     };
   }
 
   async stop(): Promise<void> {
+    await this.#smtp?.close();
+    this.#smtp = undefined;
+    await this.#outbox?.stop();
+    this.#outbox = undefined;
     await this.#imap?.close();
     this.#imap = undefined;
     await this.#control?.close();

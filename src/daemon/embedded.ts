@@ -16,6 +16,7 @@ export interface EmbeddedOptions {
   imap?: Endpoint;
   imaps?: Endpoint;
   smtp?: Endpoint;
+  smtps?: Endpoint;
   offline?: boolean;
   access?: SecretAccess;
   log?: (line: string) => void;
@@ -59,6 +60,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     ...(opts.imap ? { imap: opts.imap } : {}),
     ...(opts.imaps ? { imaps: opts.imaps } : {}),
     ...(opts.smtp ? { smtp: opts.smtp } : {}),
+    ...(opts.smtps ? { smtps: opts.smtps } : {}),
     offline: Boolean(opts.offline),
   });
   return { daemon, unlocked, created };

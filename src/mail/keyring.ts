@@ -31,9 +31,10 @@ import {
 } from '../openpgp/keys.js';
 import type { RecordRepo } from '../store/records.js';
 
-export type KeySource = 'keyring' | 'autocrypt' | 'gossip' | 'attachment' | 'wkd' | 'vks';
+export type KeySource = 'own' | 'keyring' | 'autocrypt' | 'gossip' | 'attachment' | 'wkd' | 'vks';
 
 export interface KeySourceSettings {
+  own?: boolean;
   keyring: boolean;
   autocrypt: boolean;
   gossip: boolean;
@@ -230,6 +231,11 @@ export class Keyring {
    */
   async lookup(address: string, opts: { network?: boolean } = {}): Promise<Lookup> {
     const addr = address.toLowerCase();
+    // Mail to ourselves (or to another address of ours) is encrypted to our own key.
+    const own = (await this.ownKeys()).filter((k) => addressesOf(k).includes(addr)).reverse();
+    for (const k of own) {
+      if (await canEncryptTo(k.toPublic(), addr, new Date(this.#now()))) return { address: addr, key: k.toPublic(), source: 'own', verified: true, changes: [] };
+    }
     let p = (await this.peer(addr)) ?? { address: addr };
     const now = new Date(this.#now());
     const pick = async (): Promise<{ key: PublicKey; source: KeySource } | undefined> => {

@@ -35,7 +35,7 @@ import { errorMessage } from '../util/errors.js';
 type VerificationResult = Awaited<ReturnType<typeof verify>>['signatures'][number];
 import { decodeBody } from '../mime/decode.js';
 import { parseContentType } from '../mime/header.js';
-import { field, isContentField, joinEntity, splitEntity, type RawField } from '../mime/pgpmime.js';
+import { canonicalCrlf, field, isContentField, joinEntity, splitEntity, type RawField } from '../mime/pgpmime.js';
 import { parseMime, type MimeNode } from '../mime/tree.js';
 import { parseAddressList } from '../mime/address.js';
 import { parseAutocryptHeader, type AutocryptHeader } from './autocrypt.js';
@@ -309,7 +309,10 @@ async function verifyMultipartSigned(raw: Buffer, node: MimeNode, keys: PublicKe
   const sigPart = node.children[1]!;
   try {
     const signature = await readSignature({ armoredSignature: decodeBody(raw.subarray(sigPart.bodyStart, sigPart.end), sigPart.encoding).toString('latin1'), config: PGP_CONFIG });
-    const res = await verify({ message: await createMessage({ binary: raw.subarray(signed.start, signed.end) }), signature, verificationKeys: keys, format: 'binary', config: PGP_CONFIG });
+    // Over the canonical CRLF form (RFC 3156 §5): a store that keeps LF line ends (Maildir)
+    // must not turn a good signature bad.
+    const signedBytes = canonicalCrlf(raw.subarray(signed.start, signed.end));
+    const res = await verify({ message: await createMessage({ binary: signedBytes }), signature, verificationKeys: keys, format: 'binary', config: PGP_CONFIG });
     return await signatureOf(res.signatures, keys);
   } catch (err) {
     return { status: 'invalid', note: `unreadable signature: ${errorMessage(err)}` };

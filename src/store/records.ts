@@ -1,5 +1,5 @@
 /**
- * Small sealed records that replicate: the user's own OpenPGP keys and what we know of other
+ * Small sealed records, in a database of their own. The `keys` database replicates: the user's own OpenPGP keys and what we know of other
  * people's keys. They live in their own database (`keys/`) because they are few, change
  * rarely, and must never sit in the state feed that the UID index follows.
  *
@@ -12,7 +12,7 @@ import { WaxsealError } from '../util/errors.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 
-export type RecordKind = 'ownkey' | 'peer';
+export type RecordKind = 'ownkey' | 'peer' | 'outbox';
 
 export interface StoredRecord<T> {
   kind: RecordKind;
@@ -26,10 +26,14 @@ const TRIES = 5;
 export class RecordRepo {
   readonly #db: PouchDb;
   readonly #sealer: Sealer;
+  readonly #kinds: RecordKind[];
+  readonly #name: string;
 
-  constructor(db: PouchDb, sealer: Sealer) {
+  constructor(db: PouchDb, sealer: Sealer, opts: { kinds: RecordKind[]; name: string }) {
     this.#db = db;
     this.#sealer = sealer;
+    this.#kinds = opts.kinds;
+    this.#name = opts.name;
   }
 
   get db(): PouchDb {
@@ -38,10 +42,10 @@ export class RecordRepo {
 
   #open<T>(doc: PouchDocument, kind?: RecordKind): StoredRecord<T> {
     const opened = this.#sealer.open<{ value: T }>(doc as SealedDoc, kind);
-    if (opened.kind !== 'ownkey' && opened.kind !== 'peer') {
-      throw new WaxsealError('ETAMPERED', `Document ${doc._id} has kind ${opened.kind}, which does not belong in the key database`);
+    if (!this.#kinds.includes(opened.kind as RecordKind)) {
+      throw new WaxsealError('ETAMPERED', `Document ${doc._id} has kind ${opened.kind}, which does not belong in the ${this.#name} database`);
     }
-    return { kind: opened.kind, logical: opened.logical, value: opened.meta.value, rev: doc._rev! };
+    return { kind: opened.kind as RecordKind, logical: opened.logical, value: opened.meta.value, rev: doc._rev! };
   }
 
   async get<T>(kind: RecordKind, logical: string): Promise<StoredRecord<T> | undefined> {

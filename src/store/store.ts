@@ -5,6 +5,7 @@
  *   state/    mutable mailbox and entry documents             (replicates)
  *   keys/     own OpenPGP keys and what we know of others' keys   (replicates)
  *   local/    the device-local UID index, sealed with its own key (never replicates)
+ *   outbox/   messages accepted for sending, sealed with the index key (never replicates)
  *
  * Content and state are separate databases so the index follows a feed of small documents
  * only, and so immutable content keeps no revision history.
@@ -91,21 +92,24 @@ export class Store {
   readonly state: StateRepo;
   readonly index: UidIndex;
   readonly records: RecordRepo;
+  /** Device-local: a message is sent from the device that accepted it. */
+  readonly outbox: RecordRepo;
   readonly dir: string;
   readonly #dbs: PouchDb[];
   readonly #opts: StoreOptions;
 
-  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb; keys: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
+  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb; keys: PouchDb; outbox: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
     this.dir = dir;
     this.#opts = opts;
-    this.#dbs = [dbs.content, dbs.state, dbs.local, dbs.keys];
+    this.#dbs = [dbs.content, dbs.state, dbs.local, dbs.keys, dbs.outbox];
     const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
     const hlc = new Hlc(opts.device ?? randomBytes(6).toString('hex'));
     this.content = new ContentRepo(dbs.content, sealer, withDefaults('store content', DEFAULT_CONTENT_OPTIONS, opts.content));
     this.state = new StateRepo(dbs.state, sealer, hlc);
-    this.records = new RecordRepo(dbs.keys, sealer);
+    this.records = new RecordRepo(dbs.keys, sealer, { kinds: ['ownkey', 'peer'], name: 'key' });
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
     this.index = new UidIndex(dbs.local, indexSealer, this.state);
+    this.outbox = new RecordRepo(dbs.outbox, indexSealer, { kinds: ['outbox'], name: 'outbox' });
     this.state.onWritten = async (written, origin) => {
       await this.index.applyWritten(written, origin);
       this.#countWrites(written.length);
@@ -125,6 +129,7 @@ export class Store {
         local: openPouch(join(dir, 'local'), { revsLimit: 1, autoCompaction: true }),
         // Few, rarely changed documents: compacting on every write costs nothing here.
         keys: openPouch(join(dir, 'keys'), { revsLimit: 100, autoCompaction: true }),
+        outbox: openPouch(join(dir, 'outbox'), { revsLimit: 1, autoCompaction: true }),
       };
       await checkKey(dbs.local, new Sealer({ sealKey: opts.keys.index, idKey: opts.keys.index }), dir);
       const store = new Store(dir, dbs, opts.keys, opts);

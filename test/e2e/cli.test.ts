@@ -146,7 +146,7 @@ describe('a passphrase profile', () => {
     try {
       await waitForOutput(child, 'Ready.');
       live = JSON.parse((await runCli(['credentials', '--json', '--data-dir', dataDir()], isolatedEnv())).stdout);
-      assert.deepEqual(Object.keys(live).sort(), ['certificate', 'imap', 'imaps', 'password', 'smtp', 'user']);
+      assert.deepEqual(Object.keys(live).sort(), ['certificate', 'imap', 'imaps', 'password', 'smtp', 'smtps', 'user']);
       assert.equal(live.user, 'alice@example.org');
       assert.ok(live.imap.port > 0 && live.imap.port !== 1984);
       // Plaintext on loopback; imapflow would otherwise upgrade on its own (STARTTLS is offered).

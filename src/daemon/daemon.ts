@@ -185,8 +185,8 @@ export class Daemon extends EventEmitter {
       }),
     );
     await this.#refreshOutboxStatus(upstream ? 'provider' : 'local');
-    // Messages left from before a crash or a stop go out now.
-    this.#outbox.kick();
+    // Messages left from before a crash or a stop go out now, whatever their backoff said.
+    this.#outbox.kick({ all: true });
   }
 
   async #refreshOutboxStatus(relay: 'provider' | 'local'): Promise<void> {

@@ -67,6 +67,7 @@ export class Outbox {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
+  #all = false;
   #stopped = false;
   #status: { lastError?: string } = {};
   /** Resolved each time a pass over the queue finishes (tests and the CLI wait on it). */
@@ -99,12 +100,17 @@ export class Outbox {
   }
 
   setOffline(offline: boolean): void {
+    const was = this.#offline;
     this.#offline = offline;
-    if (!offline) this.kick();
+    if (!offline && was) this.kick({ all: true });
   }
 
-  /** Look at the queue now (after enqueue, coming online, or a timer). */
-  kick(): void {
+  /**
+   * Look at the queue now (after enqueue, coming online, or a timer). `all` treats every
+   * entry as due, backoff or not: what a restart or coming back online should do.
+   */
+  kick(opts: { all?: boolean } = {}): void {
+    if (opts.all) this.#all = true;
     if (this.#stopped || this.#offline) return;
     if (this.#running) {
       this.#again = true;
@@ -125,9 +131,11 @@ export class Outbox {
   async #pass(): Promise<void> {
     const entries = await this.#o.storage.list();
     const now = this.#o.now();
-    const due = entries.filter((e) => e.nextAttemptAt <= now && !this.#sending.has(e.id)).sort((a, b) => a.queuedAt - b.queuedAt);
+    const all = this.#all;
+    this.#all = false;
+    const due = entries.filter((e) => (all || e.nextAttemptAt <= now) && !this.#sending.has(e.id)).sort((a, b) => a.queuedAt - b.queuedAt);
     let next = Infinity;
-    for (const e of entries) if (e.nextAttemptAt > now) next = Math.min(next, e.nextAttemptAt);
+    for (const e of entries) if (!due.includes(e) && e.nextAttemptAt > now) next = Math.min(next, e.nextAttemptAt);
     // A small pool: one slow provider transaction does not hold up the rest.
     let i = 0;
     const worker = async () => {

@@ -144,15 +144,28 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
 
   // ---- OutboxStorage (sealed, device-local) ----
 
+  /** Revisions of the entries we wrote, so a write needs no read first. */
+  readonly #revs = new Map<string, string>();
+
   async put(entry: OutboxEntry): Promise<void> {
-    await this.#o.store.outbox.update<OutboxEntry>('outbox', entry.id, () => entry);
+    try {
+      this.#revs.set(entry.id, await this.#o.store.outbox.put('outbox', entry.id, entry, this.#revs.get(entry.id)));
+    } catch (err) {
+      if ((err as { status?: number }).status !== 409) throw err;
+      await this.#o.store.outbox.update<OutboxEntry>('outbox', entry.id, () => entry);
+      this.#revs.delete(entry.id);
+    }
   }
 
   async list(): Promise<OutboxEntry[]> {
-    return (await this.#o.store.outbox.list<OutboxEntry>('outbox')).map((r) => r.value);
+    return (await this.#o.store.outbox.list<OutboxEntry>('outbox')).map((r) => {
+      this.#revs.set(r.logical, r.rev);
+      return r.value;
+    });
   }
 
   async remove(id: string): Promise<void> {
     await this.#o.store.outbox.remove('outbox', id);
+    this.#revs.delete(id);
   }
 }

@@ -63,6 +63,8 @@ function ensureMessageId(raw: Buffer, domain: string): { raw: Buffer; messageId:
 export class Outbox {
   readonly #o: OutboxOptions;
   readonly #sending = new Set<string>();
+  /** The queue, read from storage once and then kept in step with every write. */
+  #entries: Map<string, OutboxEntry> | undefined;
   #offline = false;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -95,8 +97,17 @@ export class Outbox {
       nextAttemptAt: now,
     };
     await this.#o.storage.put(entry);
+    (await this.#queue()).set(entry.id, entry);
     this.kick();
     return entry;
+  }
+
+  async #queue(): Promise<Map<string, OutboxEntry>> {
+    if (!this.#entries) {
+      const stored = await this.#o.storage.list();
+      this.#entries ??= new Map(stored.map((e) => [e.id, e]));
+    }
+    return this.#entries;
   }
 
   setOffline(offline: boolean): void {
@@ -129,7 +140,7 @@ export class Outbox {
   }
 
   async #pass(): Promise<void> {
-    const entries = await this.#o.storage.list();
+    const entries = [...(await this.#queue()).values()];
     const now = this.#o.now();
     const all = this.#all;
     this.#all = false;
@@ -198,6 +209,7 @@ export class Outbox {
     if (entry.pending.length === 0) {
       if (entry.delivered.length > 0) await this.#o.hooks.sent(entry, mode);
       await this.#o.storage.remove(entry.id);
+      this.#entries?.delete(entry.id);
       this.#o.log('outbox.done', { delivered: entry.delivered.length, failed: entry.failed.length, attempts: attempt });
       return undefined;
     }
@@ -210,7 +222,7 @@ export class Outbox {
   }
 
   async status(): Promise<OutboxStatus> {
-    const entries = await this.#o.storage.list();
+    const entries = [...(await this.#queue()).values()];
     const oldest = entries.reduce<OutboxEntry | undefined>((a, e) => (!a || e.queuedAt < a.queuedAt ? e : a), undefined);
     const next = entries.reduce((n, e) => Math.min(n, e.nextAttemptAt), Infinity);
     return {

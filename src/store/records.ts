@@ -99,6 +99,16 @@ export class RecordRepo {
     throw new WaxsealError('ESTORE', `Could not save a ${kind} record: it kept changing`);
   }
 
+  /**
+   * Write a record whose revision the caller knows (none for a new one): one write, no read.
+   * Returns the new revision; a 409 means someone else changed it (the caller re-reads).
+   */
+  async put<T>(kind: RecordKind, logical: string, value: T, rev?: string): Promise<string> {
+    const sealed = this.#sealer.seal({ kind, logical, meta: { value } });
+    const res = await this.#db.put(rev ? { ...sealed, _rev: rev } : sealed);
+    return res.rev!;
+  }
+
   async remove(kind: RecordKind, logical: string): Promise<boolean> {
     const current = await this.get(kind, logical);
     if (!current) return false;

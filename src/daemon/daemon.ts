@@ -15,7 +15,7 @@ import { readJson, startControl, type ControlServer } from './control.js';
 import { Submission } from '../mail/submission.js';
 import { createLocalRelay } from '../mail/local-relay.js';
 import { Outbox, type OutboxStatus } from '../outbox/outbox.js';
-import { createSmtpRelay, type SmtpRelayOptions } from '../outbox/relay.js';
+import { createSmtpRelay, probeProviderSize, type SmtpRelayOptions } from '../outbox/relay.js';
 import { startSubmissionServer, type SubmissionServer } from '../smtp/server.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
@@ -185,6 +185,15 @@ export class Daemon extends EventEmitter {
       }),
     );
     await this.#refreshOutboxStatus(upstream ? 'provider' : 'local');
+    if (upstream && !offline) {
+      // The SIZE we announce follows the provider's own, learnt in the background.
+      void probeProviderSize(upstream).then((limit) => {
+        if (!limit || !this.#smtp) return;
+        submission.setProviderLimit(limit);
+        this.#smtp.setMaxSize(submission.maxMessageBytes());
+        this.emit('log', 'smtp.size', { provider: limit, announced: submission.maxMessageBytes() });
+      });
+    }
     // Messages left from before a crash or a stop go out now, whatever their backoff said.
     this.#outbox.kick({ all: true });
   }

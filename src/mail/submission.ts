@@ -73,6 +73,11 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
     return submissionLimit(this.#o.providerLimit ?? 25 * 1024 * 1024);
   }
 
+  /** The provider told us its limit (EHLO SIZE). */
+  setProviderLimit(bytes: number): void {
+    this.#o.providerLimit = bytes;
+  }
+
   async accept(envelope: SubmissionEnvelope, raw: Buffer): Promise<void> {
     if (!this.outbox) throw new SmtpError(451, '4.3.0', 'Sending is not ready yet; try again');
     const from = headerAddresses(raw, 'from');

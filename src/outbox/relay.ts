@@ -9,6 +9,8 @@
  * or a failed login is temporary (the user can fix the password or the network without
  * losing the message), a 5xx to MAIL FROM or DATA is permanent.
  */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { createTransport } from 'nodemailer';
 import type { NodemailerError } from 'nodemailer/lib/errors';
 import { RelayError, type Relay, type RelayResult } from './port.js';
@@ -95,4 +97,38 @@ export function createSmtpRelay(opts: SmtpRelayOptions): Relay {
       transport = undefined;
     },
   };
+}
+
+/**
+ * The provider's message size limit, from the SIZE its submission server announces in reply
+ * to EHLO (RFC 1870); undefined when it announces none or cannot be reached in time.
+ */
+export async function probeProviderSize(opts: Pick<SmtpRelayOptions, 'host' | 'port' | 'tls' | 'ca' | 'timeoutMs'>): Promise<number | undefined> {
+  const socket: Socket =
+    opts.tls === 'implicit' ? tlsConnect({ host: opts.host, port: opts.port, servername: opts.host, ...(opts.ca ? { ca: [opts.ca] } : {}) }) : netConnect(opts.port, opts.host);
+  try {
+    return await new Promise<number | undefined>((resolve, reject) => {
+      let buf = '';
+      let greeted = false;
+      socket.setTimeout(opts.timeoutMs ?? 5000, () => reject(new Error('timed out')));
+      socket.once('error', reject);
+      socket.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        if (!/(?:^|\r\n)\d{3} [^\r\n]*\r\n$/.test(buf)) return;
+        if (!greeted) {
+          greeted = true;
+          buf = '';
+          socket.write('EHLO waxseal.localhost\r\n');
+          return;
+        }
+        const m = /^250[ -]SIZE\s+(\d+)/im.exec(buf);
+        socket.write('QUIT\r\n');
+        resolve(m && Number(m[1]) > 0 ? Number(m[1]) : undefined);
+      });
+    });
+  } catch {
+    return undefined;
+  } finally {
+    socket.destroy();
+  }
 }

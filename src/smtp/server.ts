@@ -30,6 +30,8 @@ export interface SubmissionServerOptions {
 export interface SubmissionServer {
   port: number;
   tlsPort: number | undefined;
+  /** Announce a new SIZE from the next EHLO on (the provider's limit became known). */
+  setMaxSize(bytes: number): void;
   close(): Promise<void>;
 }
 
@@ -165,6 +167,9 @@ export async function startSubmissionServer(opts: SubmissionServerOptions): Prom
   return {
     port,
     tlsPort,
+    setMaxSize(bytes: number) {
+      for (const server of [plain, secure]) if (server) server.options.size = bytes;
+    },
     async close() {
       await Promise.all([plain, secure].filter((s): s is SMTPServer => s !== undefined).map((s) => new Promise<void>((r) => s.close(() => r()))));
     },

@@ -28,6 +28,7 @@ async function messages(creds: { user: string; password: string; imap: { port: n
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {
+      await c.noop(); // an open mailbox learns of new mail at the next command
       const lock = await c.getMailboxLock(box);
       const out: string[] = [];
       try {

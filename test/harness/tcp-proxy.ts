@@ -23,6 +23,7 @@ export async function startTcpProxy(target: { host?: string; port: number }, opt
   let server: Server | undefined;
   let port = 0;
   const listen = async () => {
+    if (server) return;
     server = createServer((client) => {
       connections++;
       const upstream = connect(target.port, target.host ?? '127.0.0.1');

@@ -63,6 +63,7 @@ async function waitForMailbox(name: string, subject: RegExp, timeoutMs = 30_000)
   const c = await imap();
   try {
     for (;;) {
+      await c.noop(); // an open mailbox learns of new mail at the next command
       const lock = await c.getMailboxLock(name);
       try {
         if ((c.mailbox as { exists: number }).exists > 0) {

@@ -6,14 +6,14 @@
  */
 import { join } from 'node:path';
 import { startImapServer } from '../src/imap/server.js';
-import { StoreBackend } from '../src/mail/imap-backend.js';
+import { StoreBackend, summarizeForImap } from '../src/mail/imap-backend.js';
 import { STANDARD_MAILBOXES } from '../src/daemon/profile.js';
 import { deriveKeys } from '../src/secrets/root.js';
 import { Store } from '../src/store/store.js';
 
 const started = performance.now();
 const [dir, secretHex, user, password] = process.argv.slice(2) as [string, string, string, string];
-const store = await Store.open({ dir: join(dir, 'store'), keys: deriveKeys(Buffer.from(secretHex, 'hex')) });
+const store = await Store.open({ dir: join(dir, 'store'), keys: deriveKeys(Buffer.from(secretHex, 'hex')), summarize: summarizeForImap });
 for (const [name, use] of STANDARD_MAILBOXES) if (!store.mailboxByName(name)) await store.createMailbox(name, use);
 const server = await startImapServer({
   backend: new StoreBackend({ store, user, password: () => password }),

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Endpoint } from '../config/profile.js';
 import { startImapServer, type ImapServer } from '../imap/server.js';
-import { StoreBackend } from '../mail/imap-backend.js';
+import { StoreBackend, summarizeForImap } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
 import { WaxsealError } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
@@ -107,7 +107,7 @@ export class Daemon extends EventEmitter {
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
     const { paths, keys, profile } = opts.unlocked;
-    const store = await Store.open({ dir: paths.store, keys, device: profile.device });
+    const store = await Store.open({ dir: paths.store, keys, device: profile.device, summarize: summarizeForImap });
     const daemon = new Daemon(store, opts);
     try {
       daemon.#password = await localPassword(store);

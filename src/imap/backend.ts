@@ -4,7 +4,6 @@
  * src/mail/, an in-memory one serves protocol tests. Sequence numbers never cross this port:
  * they belong to each session's view; the backend speaks UIDs.
  */
-import type { BodyStructure, Envelope } from '../model/message.js';
 import type { SearchKey, Section, StoreMode } from './types.js';
 import type { ThreadTree } from './wire/encode.js';
 
@@ -86,10 +85,16 @@ export interface OpenMailbox {
   /** Every change after the snapshot, in order; returns the unsubscribe function. */
   onChange(listener: (change: MailboxChange) => void): () => void;
 
-  /** A hint that these messages' structures or bytes are about to be read (one batched load). */
-  prefetch(uids: number[]): Promise<void>;
-  envelope(uid: number): Promise<Envelope>;
-  bodyStructure(uid: number): Promise<BodyStructure>;
+  /**
+   * A hint that these messages' structures (ENVELOPE, BODYSTRUCTURE) or their bytes are
+   * about to be read, so they can be loaded in one batch.
+   */
+  prefetch(uids: number[], what: 'structure' | 'content'): Promise<void>;
+  /**
+   * ENVELOPE, BODYSTRUCTURE or BODY of a message in wire form (imap/wire/structures.ts),
+   * ready to send: a backend may keep them encoded, so that listing a mailbox opens no message.
+   */
+  structure(uid: number, item: 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY'): Promise<string>;
   /**
    * The bytes of a section (the whole message for an empty path and no text), with
    * HEADER.FIELDS filtering applied; an empty buffer when the message has no such part.

@@ -8,8 +8,9 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { ImapAccount, ImapBackend, MailboxChange, MailboxInfo, MailboxSnapshot, MailboxStatus, MessageRecord, OpenMailbox } from '../imap/backend.js';
 import { ImapError, type SearchKey, type Section, type StoreMode } from '../imap/types.js';
 import { filterHeader, fromStored, sectionRange } from '../mime/section.js';
-import type { BodyStructure, Envelope } from '../model/message.js';
-import { liveFlags } from '../store/kinds.js';
+import { encodeBodyStructure, encodeEnvelope } from '../imap/wire/structures.js';
+import type { Envelope } from '../model/message.js';
+import { liveFlags, type MessageMeta } from '../store/kinds.js';
 import type { Store } from '../store/store.js';
 import type { IndexChange, IndexedEntry, IndexedMailbox } from '../store/uid-index.js';
 import { searchMessages } from './search.js';
@@ -18,6 +19,18 @@ import { parseReferences, threadMessages, type ThreadableMessage } from './threa
 import type { ThreadTree } from '../imap/wire/encode.js';
 
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+const SUMMARY_ENVELOPE = 0;
+const SUMMARY_BODYSTRUCTURE = 1;
+
+/**
+ * A message's summary for the store to keep (StoreOptions.summarize): its ENVELOPE and
+ * BODYSTRUCTURE already in wire form, so FETCH of them neither opens the message document
+ * nor encodes anything. BODY (rarely asked for) is left to the message document.
+ */
+export function summarizeForImap(meta: MessageMeta): string[] {
+  return [encodeEnvelope(meta.envelope!), encodeBodyStructure(meta.body!, true)];
+}
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
@@ -196,19 +209,25 @@ class StoreMailbox implements OpenMailbox {
     return e;
   }
 
-  async prefetch(uids: number[]): Promise<void> {
+  async prefetch(uids: number[], what: 'structure' | 'content'): Promise<void> {
     const keys = uids.map((u) => this.#mbx.entries.get(u)?.meta.message).filter((k): k is string => !!k);
-    await this.#store.content.prefetch(keys);
+    if (what === 'structure') await this.#store.summarise(keys);
+    else await this.#store.content.prefetch(keys);
+  }
+
+  async structure(uid: number, item: 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY'): Promise<string> {
+    const key = this.#entry(uid).meta.message;
+    if (item !== 'BODY') {
+      const summary = this.#store.summaries.get(key) ?? (await this.#store.summarise([key]))[0];
+      if (summary) return summary[item === 'ENVELOPE' ? SUMMARY_ENVELOPE : SUMMARY_BODYSTRUCTURE]!;
+    }
+    const { meta } = await this.#store.content.message(key);
+    return item === 'ENVELOPE' ? encodeEnvelope(meta.envelope!) : encodeBodyStructure(meta.body!, item === 'BODYSTRUCTURE');
   }
 
   async envelope(uid: number): Promise<Envelope> {
     const { meta } = await this.#store.content.message(this.#entry(uid).meta.message);
     return meta.envelope!;
-  }
-
-  async bodyStructure(uid: number): Promise<BodyStructure> {
-    const { meta } = await this.#store.content.message(this.#entry(uid).meta.message);
-    return meta.body!;
   }
 
   async section(uid: number, section: Section, partial?: { start: number; length: number }): Promise<Buffer> {
@@ -237,7 +256,7 @@ class StoreMailbox implements OpenMailbox {
   }
 
   async sort(criteria: Array<{ key: string; reverse: boolean }>, uids: number[]): Promise<number[]> {
-    await this.prefetch(uids);
+    await this.prefetch(uids, 'content');
     const messages: SortableMessage[] = [];
     for (const uid of uids) {
       const e = this.#mbx.entries.get(uid);
@@ -247,7 +266,7 @@ class StoreMailbox implements OpenMailbox {
   }
 
   async thread(algorithm: 'REFERENCES' | 'ORDEREDSUBJECT', uids: number[]): Promise<ThreadTree[]> {
-    await this.prefetch(uids);
+    await this.prefetch(uids, 'content');
     const messages: ThreadableMessage[] = [];
     for (const uid of uids) {
       const e = this.#mbx.entries.get(uid);

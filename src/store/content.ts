@@ -161,11 +161,11 @@ export class ContentRepo {
   async prefetch(keys: string[]): Promise<void> {
     const missing = [...new Set(keys)].filter((k) => !this.#cache.has(k));
     if (missing.length === 0) return;
-    const res = await this.#db.allDocs({ keys: missing.map((k) => this.#sealer.docId('message', k)), include_docs: true });
-    res.rows.forEach((row, i) => {
-      if (!row.doc) return;
+    const docs = await this.#getMany(missing.map((k) => this.#sealer.docId('message', k)));
+    docs.forEach((doc, i) => {
+      if (!doc) return;
       try {
-        const open = this.#sealer.open<MessageMeta>(row.doc as unknown as SealedDoc, 'message');
+        const open = this.#sealer.open<MessageMeta>(doc, 'message');
         this.#remember({ key: missing[i]!, meta: open.meta, skeleton: open.blob });
       } catch {
         // left for message() to report
@@ -230,16 +230,34 @@ export class ContentRepo {
     return Buffer.concat(pieces.map((p) => (Buffer.isBuffer(p) ? p : chunks.get(p.chunk)!.subarray(p.from, p.to))));
   }
 
+  /**
+   * Many documents by id, undefined where one is missing. Parallel get()s, not
+   * allDocs({keys}): PouchDB's LevelDB adapter answers each key of allDocs with its own
+   * range iterator, which made reading 1,000 messages 2-4x slower than 1,000 point reads.
+   */
+  async #getMany(ids: string[]): Promise<Array<SealedDoc | undefined>> {
+    return Promise.all(
+      ids.map((id) =>
+        this.#db.get(id).then(
+          (doc) => doc as unknown as SealedDoc,
+          (err) => {
+            if ((err as { status?: number })?.status === 404) return undefined;
+            throw missingOr(err, `document ${id}`);
+          },
+        ),
+      ),
+    );
+  }
+
   async #parts(logicals: string[]): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
     const unique = [...new Set(logicals)];
     if (unique.length === 0) return out;
     const ids = unique.map((l) => this.#sealer.docId('part', l));
-    const res = await this.#db.allDocs({ keys: ids, include_docs: true });
-    res.rows.forEach((row, i) => {
-      const doc = row.doc;
+    const docs = await this.#getMany(ids);
+    docs.forEach((doc, i) => {
       if (!doc) throw new WaxsealError('EMISSING', `Part ${ids[i]} of a message is missing from the store`);
-      const open = this.#sealer.open(doc as unknown as SealedDoc, 'part');
+      const open = this.#sealer.open(doc, 'part');
       if (this.#sealer.contentKey(open.blob) !== unique[i]) {
         throw new WaxsealError('ETAMPERED', `Part ${ids[i]} does not match its content key`);
       }

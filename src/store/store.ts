@@ -1,11 +1,13 @@
 /**
- * The sealed message store: three databases under one directory.
+ * The sealed message store: six databases under one directory.
  *
  *   content/  immutable message and part documents            (replicates)
  *   state/    mutable mailbox and entry documents             (replicates)
  *   keys/     own OpenPGP keys and what we know of others' keys   (replicates)
  *   local/    the device-local UID index, sealed with its own key (never replicates)
  *   outbox/   messages accepted for sending, sealed with the index key (never replicates)
+ *   cache/    device-local message summaries, sealed like the index (never replicates;
+ *             derived from content, so losing it costs only time)
  *
  * Content and state are separate databases so the index follows a feed of small documents
  * only, and so immutable content keeps no revision history.
@@ -18,11 +20,12 @@ import { Hlc } from '../util/hlc.js';
 import { withDefaults } from '../util/options.js';
 import type { DerivedKeys } from '../secrets/root.js';
 import { ContentRepo, DEFAULT_CONTENT_OPTIONS, type ContentOptions, type SplitMessage } from './content.js';
-import { liveFlags, type EntryMeta, type MailboxMeta } from './kinds.js';
+import { liveFlags, type EntryMeta, type MailboxMeta, type MessageMeta } from './kinds.js';
 import { openPouch, type PouchDb } from './pouch.js';
 import { Sealer, type SealedDoc } from './seal.js';
 import { RecordRepo } from './records.js';
 import { StateRepo } from './state.js';
+import { Summaries, type Summary } from './summaries.js';
 import { UidIndex, type IndexedEntry, type IndexedMailbox } from './uid-index.js';
 
 /** State writes between background compactions, and the quiet time before one starts. */
@@ -41,6 +44,12 @@ export interface StoreOptions {
   compactDelayMs?: number;
   /** Called when a background compaction has finished (for tests and status). */
   onCompacted?: () => void;
+  /**
+   * Derive a message's summary (the IMAP server's encoded ENVELOPE and BODYSTRUCTURE),
+   * kept device-locally so listing a mailbox opens no message document. Injected so the
+   * store need not know IMAP; without it no summaries are made at import.
+   */
+  summarize?: (meta: MessageMeta) => Summary;
 }
 
 export interface ImportItem {
@@ -94,14 +103,15 @@ export class Store {
   readonly records: RecordRepo;
   /** Device-local: a message is sent from the device that accepted it. */
   readonly outbox: RecordRepo;
+  readonly summaries: Summaries;
   readonly dir: string;
   readonly #dbs: PouchDb[];
   readonly #opts: StoreOptions;
 
-  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb; keys: PouchDb; outbox: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
+  private constructor(dir: string, dbs: { content: PouchDb; state: PouchDb; local: PouchDb; keys: PouchDb; outbox: PouchDb; cache: PouchDb }, keys: DerivedKeys, opts: StoreOptions) {
     this.dir = dir;
     this.#opts = opts;
-    this.#dbs = [dbs.content, dbs.state, dbs.local, dbs.keys, dbs.outbox];
+    this.#dbs = [dbs.content, dbs.state, dbs.local, dbs.keys, dbs.outbox, dbs.cache];
     const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
     const hlc = new Hlc(opts.device ?? randomBytes(6).toString('hex'));
     this.content = new ContentRepo(dbs.content, sealer, withDefaults('store content', DEFAULT_CONTENT_OPTIONS, opts.content));
@@ -110,6 +120,7 @@ export class Store {
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
     this.index = new UidIndex(dbs.local, indexSealer, this.state);
     this.outbox = new RecordRepo(dbs.outbox, indexSealer, { kinds: ['outbox'], name: 'outbox' });
+    this.summaries = new Summaries(dbs.cache, new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'summary page' }));
     this.state.onWritten = async (written, origin) => {
       await this.index.applyWritten(written, origin);
       this.#countWrites(written.length);
@@ -130,10 +141,11 @@ export class Store {
         // Few, rarely changed documents: compacting on every write costs nothing here.
         keys: openPouch(join(dir, 'keys'), { revsLimit: 100, autoCompaction: true }),
         outbox: openPouch(join(dir, 'outbox'), { revsLimit: 1, autoCompaction: true }),
+        cache: openPouch(join(dir, 'cache'), { revsLimit: 1, autoCompaction: true }),
       };
       await checkKey(dbs.local, new Sealer({ sealKey: opts.keys.index, idKey: opts.keys.index }), dir);
       const store = new Store(dir, dbs, opts.keys, opts);
-      await store.index.load();
+      await Promise.all([store.index.load(), store.summaries.load()]);
       return store;
     } catch (err) {
       if (err instanceof WaxsealError) throw err;
@@ -181,6 +193,7 @@ export class Store {
   async close(): Promise<void> {
     clearTimeout(this.#compactTimer);
     await this.index.dispose();
+    await this.summaries.close();
     await this.#compacting;
     await Promise.all(this.#dbs.map((db) => db.close()));
   }
@@ -230,6 +243,9 @@ export class Store {
       })),
     );
     await contentWritten;
+    // Summaries are derived data: remembered now, written in the background with others.
+    const summarize = this.#opts.summarize;
+    if (summarize) this.summaries.add(split.map((m) => [m.key, summarize(m.meta)]));
     await this.state.create(entries);
     return entries.map((e, i) => ({ entry: e.logical, message: split[i]!.key, uid: this.index.entry(e.logical)?.uid }));
   }
@@ -292,6 +308,23 @@ export class Store {
 
   async expunge(entries: string[]): Promise<number> {
     return this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }), undefined, this.#known(entries));
+  }
+
+  /**
+   * The summary of each message, deriving (and remembering) those not summarised yet from
+   * their message documents; undefined for all when no summarizer was given.
+   */
+  async summarise(keys: string[]): Promise<Array<Summary | undefined>> {
+    const summarize = this.#opts.summarize;
+    if (!summarize) return keys.map(() => undefined);
+    const missing = keys.filter((k) => !this.summaries.get(k));
+    if (missing.length > 0) {
+      await this.content.prefetch(missing);
+      const made: Array<[string, Summary]> = [];
+      for (const key of new Set(missing)) made.push([key, summarize((await this.content.message(key)).meta)]);
+      this.summaries.add(made);
+    }
+    return keys.map((k) => this.summaries.get(k));
   }
 
   /** The raw message of an entry, or a byte range of it. */

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { startImapServer, type ImapServer } from '../../src/imap/server.js';
-import { StoreBackend } from '../../src/mail/imap-backend.js';
+import { StoreBackend, summarizeForImap } from '../../src/mail/imap-backend.js';
 import { STANDARD_MAILBOXES } from '../../src/daemon/profile.js';
 import { deriveKeys, newRootSecret } from '../../src/secrets/root.js';
 import { Store } from '../../src/store/store.js';
@@ -28,7 +28,7 @@ export async function startImap(
   opts: { maxMessageBytes?: number; preAuthTimeoutMs?: number; idleTimeoutMs?: number; tls?: { key: string; cert: string } } = {},
 ): Promise<ImapHarness> {
   const dir = await makeTempDir('waxseal-imap-');
-  const store = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()) });
+  const store = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()), summarize: summarizeForImap });
   for (const [name, use] of STANDARD_MAILBOXES) await store.createMailbox(name, use);
   const user = 'alice@example.org';
   const password = randomBytes(12).toString('base64url');

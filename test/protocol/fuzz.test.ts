@@ -65,18 +65,26 @@ async function digest(h: ImapHarness): Promise<string> {
   return hash.digest('hex');
 }
 
-/** One session: log in, EXAMINE, pipeline `lines`, wait until the server went quiet; returns the tagged answers seen. */
+/**
+ * One session: log in, EXAMINE, pipeline `lines`, then a final NOOP; returns the tagged
+ * answers seen. Commands run in order, so the NOOP's answer means every line was handled.
+ * Spaces before it end any literal a mutated line announced; should one still swallow the
+ * NOOP, the session ends once the server has been quiet for a while. (Waiting for half a
+ * second of quiet alone cut sessions short on a loaded machine.)
+ */
 async function session(h: ImapHarness, lines: string[]): Promise<number> {
   const socket: Socket = connect(h.port, '127.0.0.1');
   socket.on('error', () => undefined);
   let lastData = Date.now();
   let closed = false;
+  let finished = false;
   let answered = 0;
   let carry = '';
   socket.on('data', (d: Buffer) => {
     lastData = Date.now();
     const text = carry + d.toString('latin1');
     answered += (text.match(/\r\nf\d+ (?:OK|NO|BAD) /g) ?? []).length;
+    if (/\r\nzz (?:OK|NO|BAD) /.test(text)) finished = true;
     carry = text.slice(-32);
   });
   socket.on('close', () => (closed = true));
@@ -86,9 +94,9 @@ async function session(h: ImapHarness, lines: string[]): Promise<number> {
     const ok = socket.write(`${lines.slice(i, i + 200).join('\r\n')}\r\n`);
     if (!ok) await new Promise((r) => { socket.once('drain', r); socket.once('close', r); });
   }
-  socket.write('\r\nzz NOOP\r\n');
-  const deadline = Date.now() + 30_000;
-  while (!closed && Date.now() - lastData < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  socket.write(`\r\n${' '.repeat(4096)}\r\nzz NOOP\r\n`);
+  const deadline = Date.now() + 120_000;
+  while (!closed && !finished && Date.now() - lastData < 10_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   socket.destroy();
   return answered;
 }

@@ -3,7 +3,6 @@ import { command, SELECTED, type CommandContext } from '../command.js';
 import { ImapError, type FetchItem, type FetchModifiers, type Section, type SequenceSet } from '../types.js';
 import { compressSet, flagList, literal, type Chunk } from '../wire/encode.js';
 import { parseFetch } from '../wire/fetch.js';
-import { encodeBodyStructure, encodeEnvelope } from '../wire/structures.js';
 import { astring } from '../wire/encode.js';
 
 interface FetchArgs {
@@ -82,8 +81,9 @@ export const fetch = command({
         if (!wanted.some((i) => i.kind === 'FLAGS')) wanted.push({ kind: 'FLAGS' });
       }
     }
-    const needsContent = wanted.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY' || i.kind === 'BODY[]');
-    if (!needsContent) {
+    const needsBytes = wanted.some((i) => i.kind === 'BODY[]');
+    const needsStructure = wanted.some((i) => i.kind === 'ENVELOPE' || i.kind === 'BODYSTRUCTURE' || i.kind === 'BODY');
+    if (!needsBytes && !needsStructure) {
       // Metadata only (the FLAGS sync every client does): answered from the view, no I/O,
       // built as one string.
       const lines: string[] = [];
@@ -97,7 +97,7 @@ export const fetch = command({
     }
     let sent = 0;
     for (const [i, uid] of uids.entries()) {
-      if (needsContent && i % PREFETCH === 0) await view.mailbox.prefetch(uids.slice(i, i + PREFETCH));
+      if (i % PREFETCH === 0) await view.mailbox.prefetch(uids.slice(i, i + PREFETCH), needsBytes ? 'content' : 'structure');
       const record = view.records.get(uid);
       if (!record) continue;
       let parts: Chunk[];
@@ -151,13 +151,13 @@ async function fetchOne(ctx: CommandContext, uid: number, items: FetchItem[]): P
         out.push(`MODSEQ (${r.modseq})`);
         break;
       case 'ENVELOPE':
-        out.push(`ENVELOPE ${encodeEnvelope(await mailbox.envelope(uid))}`);
+        out.push(`ENVELOPE ${await mailbox.structure(uid, 'ENVELOPE')}`);
         break;
       case 'BODYSTRUCTURE':
-        out.push(`BODYSTRUCTURE ${encodeBodyStructure(await mailbox.bodyStructure(uid), true)}`);
+        out.push(`BODYSTRUCTURE ${await mailbox.structure(uid, 'BODYSTRUCTURE')}`);
         break;
       case 'BODY':
-        out.push(`BODY ${encodeBodyStructure(await mailbox.bodyStructure(uid), false)}`);
+        out.push(`BODY ${await mailbox.structure(uid, 'BODY')}`);
         break;
       case 'BODY[]': {
         if (item.binary) throw new ImapError('NO', 'BINARY is not supported', 'CANNOT');

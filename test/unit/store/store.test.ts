@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../../src/store/store.js';
+import { summarizeForImap } from '../../../src/mail/imap-backend.js';
 import { deriveKeys, newRootSecret } from '../../../src/secrets/root.js';
 import { PouchDB } from '../../../src/store/pouch.js';
 import { isWaxsealError } from '../../../src/util/errors.js';
@@ -14,7 +15,7 @@ import { makeTempDir } from '../../harness/tmp.js';
 async function tempStore(opts: { inlineMax?: number } = {}) {
   const dir = await makeTempDir('waxseal-store-');
   const root = newRootSecret();
-  const open = () => Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(root), content: opts });
+  const open = () => Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(root), content: opts, summarize: summarizeForImap });
   return { dir, root, open, store: await open() };
 }
 
@@ -56,6 +57,8 @@ describe('what reaches the disk', () => {
       `From: ${secretAddress}\r\nTo: ${secretAddress}\r\nSubject: ${secretSubject}\r\n\r\n${secretLine}\r\n${secretLine}\r\n`,
     );
     await t.store.import(box.logical, [{ raw, flags: ['$SecretKeyword'] }, ...spamAssassin('easy-ham-1', 50).map((m) => ({ raw: m.raw }))]);
+    // The encoded ENVELOPEs hold the subject and addresses: cache/ is searched below too.
+    assert.equal(t.store.summaries.size, 51);
     await t.store.close();
   });
   after(() => t.dir.cleanup());

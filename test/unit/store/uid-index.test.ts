@@ -209,3 +209,33 @@ test('a restart loads the index from its journal and reads only what changed whi
     await fourth.close();
     void path;
   }));
+
+test('the journals of many single imports are replaced by one snapshot on close, and the index survives it', () =>
+  withStore(async (open, path) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    const messages = spamAssassin('easy-ham-2', 300);
+    const imported = [];
+    for (const m of messages) imported.push(...(await s.import(box, [{ raw: m.raw }])));
+    await s.setFlags(imported.slice(0, 10).map((i) => i.entry), { add: ['\\Answered'] });
+    const countLocal = async () => {
+      const db = new PouchDB(join(path, 'local'));
+      const n = (await db.allDocs()).rows.length;
+      await db.close();
+      return n;
+    };
+    const before = snapshot(s, box);
+    await s.close();
+    const docs = await countLocal();
+    assert.ok(docs < 10, `${docs} documents left in the local index`);
+    const again = await open();
+    assert.equal(again.index.loadStats.fromJournal, true);
+    assert.deepEqual(snapshot(again, box), before);
+    // Writes after a snapshot land in new journals and survive too.
+    await again.setFlags([imported[20]!.entry], { add: ['\\Flagged'] });
+    const after = snapshot(again, box);
+    await again.close();
+    const third = await open();
+    assert.deepEqual(snapshot(third, box), after);
+    await third.close();
+  }));

@@ -11,7 +11,11 @@ import { StoreBackend, summarizeForImap } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
 import { WaxsealError } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
-import { readJson, startControl, type ControlServer } from './control.js';
+import { callControl, readJson, startControl, type ControlServer } from './control.js';
+import { findDaemon, register, registryDir } from './registry.js';
+import { ingest } from '../mail/ingest.js';
+import { profilePaths } from '../config/paths.js';
+import { readKey } from 'openpgp';
 import { Submission } from '../mail/submission.js';
 import { createLocalRelay } from '../mail/local-relay.js';
 import { Outbox, type OutboxStatus } from '../outbox/outbox.js';
@@ -31,6 +35,8 @@ export interface DaemonOptions {
   offline?: boolean;
   /** The provider's submission server; absent = the embedded default (local delivery only). */
   upstreamSmtp?: SmtpRelayOptions;
+  /** Where running daemons find each other (default: the user's runtime dir). */
+  registryDir?: string;
   /** Outbox timing (tests shorten the retry delay). */
   outbox?: { retryBaseMs?: number; maxAgeMs?: number };
 }
@@ -95,6 +101,10 @@ export class Daemon extends EventEmitter {
   #smtp: SubmissionServer | undefined;
   #outbox: Outbox | undefined;
   #outboxStatus: (OutboxStatus & { relay: 'provider' | 'local' }) | undefined;
+  #unregister: (() => void) | undefined;
+  get #registryDir(): string {
+    return this.#opts.registryDir ?? registryDir();
+  }
   #password = '';
   #certificate: ProfileCertificate | undefined;
 
@@ -134,6 +144,13 @@ export class Daemon extends EventEmitter {
         'GET /v1/status': async () => ({ ...daemon.status(), outbox: await daemon.outboxStatus() }),
         'GET /v1/credentials': async () => daemon.credentials(),
         'POST /v1/keys': async (req) => keysAction(daemon.keyring, checkKeysRequest(await readJson(req))),
+        // Mail from another local profile's daemon (the embedded default's local delivery).
+        'POST /v1/deliver': async (req) => {
+          const body = (await readJson(req)) as { raw?: unknown };
+          if (typeof body.raw !== 'string') throw new WaxsealError('EUSAGE', 'deliver needs the message as base64 "raw"');
+          const [out] = await ingest({ store, keyring: daemon.keyring }, [{ raw: Buffer.from(body.raw, 'base64') }]);
+          return { stored: true, encryption: out!.encryption, signature: out!.signature };
+        },
       });
     } catch (err) {
       await daemon.#smtp?.close();
@@ -156,9 +173,28 @@ export class Daemon extends EventEmitter {
       password: () => this.#password,
       policy: () => profile.openpgp.policy,
       online: () => !offline,
+      localKey: async (address) => {
+        const other = findDaemon(address, this.#registryDir);
+        return other ? (await readKey({ armoredKey: other.publicKey })).toPublic() : undefined;
+      },
     });
+    // Other local profiles find this one (to deliver to it, and its key to encrypt to).
+    const publicKey = (await this.keyring.signingKey(profile.email)).toPublic().armor();
+    this.#unregister = register({ email: profile.email, dataDir: this.#opts.unlocked.paths.dir, pid: process.pid, publicKey }, this.#registryDir);
     const upstream = this.#opts.upstreamSmtp;
-    const relay = upstream ? createSmtpRelay(upstream) : createLocalRelay({ store: this.store, keyring: this.keyring, addresses: () => [profile.email] });
+    const relay = upstream
+      ? createSmtpRelay(upstream)
+      : createLocalRelay({
+          store: this.store,
+          keyring: this.keyring,
+          addresses: () => [profile.email],
+          deliverElsewhere: async (address, raw) => {
+            const other = findDaemon(address, this.#registryDir);
+            if (!other || other.dataDir === this.#opts.unlocked.paths.dir) return false;
+            await callControl(profilePaths(other.dataDir), '/v1/deliver', 30_000, { raw: raw.toString('base64') });
+            return true;
+          },
+        });
     this.#outbox = new Outbox({
       storage: submission,
       relay,
@@ -271,6 +307,7 @@ export class Daemon extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    this.#unregister?.();
     await this.#smtp?.close();
     this.#smtp = undefined;
     await this.#outbox?.stop();

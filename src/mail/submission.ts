@@ -9,6 +9,7 @@
  * stored under a key derived from the outbox entry, so a retry after a crash stores it once.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { PublicKey } from 'openpgp';
 import { parseAddressList } from '../mime/address.js';
 import { field, joinEntity, splitEntity } from '../mime/pgpmime.js';
 import { decide, isAlreadyEncrypted, transformOutgoing, type EncryptPolicy, type Recipient } from '../openpgp/outgoing.js';
@@ -42,6 +43,8 @@ export interface SubmissionOptions {
   providerLimit?: number;
   /** May key lookups use the network now (not offline)? */
   online?: () => boolean;
+  /** The key of another profile on this machine, when the keyring knows none. */
+  localKey?: (address: string) => Promise<PublicKey | undefined>;
 }
 
 function headerAddresses(raw: Buffer, key: string): string[] {
@@ -102,7 +105,8 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
     return Promise.all(
       to.map(async (address) => {
         const l = await this.#o.keyring.lookup(address, { network });
-        return { address, ...(l.key ? { key: l.key } : {}) };
+        const key = l.key ?? (await this.#o.localKey?.(address).catch(() => undefined));
+        return { address, ...(key ? { key } : {}) };
       }),
     );
   }

@@ -74,3 +74,23 @@ test('send yourself an encrypted message with swaks and read it over IMAP', asyn
   daemon.kill('SIGTERM');
   await new Promise((r) => daemon.once('exit', r));
 });
+
+test('mail to another local profile is handed to its daemon, encrypted to its key', async () => {
+  const { startDaemon } = await import('../harness/daemon.js');
+  const registryDir = join(tmp.path, 'run');
+  const alice = await startDaemon({ email: 'alice@localhost', registryDir, dir: await makeTempDir('waxseal-alice-') });
+  const bob = await startDaemon({ email: 'bob@localhost', registryDir, dir: await makeTempDir('waxseal-bob-') });
+  try {
+    await run('swaks', ['--server', '127.0.0.1', '--port', String(alice.credentials.smtp.port), '--auth', 'PLAIN', '--auth-user', alice.credentials.user, '--auth-password', alice.credentials.password, '--from', 'alice@localhost', '--to', 'bob@localhost', '--header', 'Subject: Between profiles', '--body', 'Hi Bob.']);
+    const [got] = await messages(bob.credentials, 'INBOX', 1);
+    assert.match(got!, /^X-Waxseal-Encryption: encrypted$/m, 'encrypted to Bob\'s key');
+    assert.match(got!, /^X-Waxseal-Signature: valid; signer=/m, "Alice's key came with her Autocrypt header");
+    assert.match(got!, /^Subject: Between profiles$/m);
+    assert.equal((await messages(alice.credentials, 'Sent', 1)).length, 1);
+  } finally {
+    await bob.stop();
+    await alice.stop();
+    await bob.dir.cleanup();
+    await alice.dir.cleanup();
+  }
+});

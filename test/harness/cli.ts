@@ -1,6 +1,9 @@
 /** Run the `waxseal` CLI from source (through tsx) as a separate process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 const ENTRY = fileURLToPath(new URL('../../src/cli/entry.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -12,8 +15,12 @@ export interface CliResult {
 }
 
 /** Environment with no keychain reachable unless the caller passes one. */
+/** One runtime dir per test process: its daemons find each other, not other tests' daemons. */
+const RUNTIME_DIR = join(tmpdir(), `waxseal-test-runtime-${process.pid}`);
+process.once('exit', () => rmSync(RUNTIME_DIR, { recursive: true, force: true }));
+
 export function isolatedEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus' };
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus', WAXSEAL_RUNTIME_DIR: RUNTIME_DIR };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }

@@ -35,7 +35,8 @@ export async function startDaemon(opts: { email?: string; name?: string; dir?: T
   } catch {
     unlocked = await initProfile({ dataDir, email, ...(name ? { name } : {}), ...access() });
   }
-  const daemon = await Daemon.start({ unlocked, ...EPHEMERAL, ...daemonOpts });
+  // Daemons of one test find each other, never those of tests running beside it.
+  const daemon = await Daemon.start({ unlocked, ...EPHEMERAL, registryDir: join(dir.path, 'run'), ...daemonOpts });
   let stopped: Promise<void> | undefined;
   return {
     daemon,

@@ -16,7 +16,7 @@ import { decide, isAlreadyEncrypted, transformOutgoing, type EncryptPolicy, type
 import { RelayError, type OutboxEntry, type OutboxHooks, type OutboxStorage } from '../outbox/port.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { SmtpError, type SubmissionBackend, type SubmissionEnvelope } from '../smtp/port.js';
-import type { Store } from '../store/store.js';
+import type { ImportItem, Store } from '../store/store.js';
 import { isWaxsealError } from '../util/errors.js';
 import type { Keyring } from './keyring.js';
 import { buildBounce } from './bounce.js';
@@ -141,7 +141,36 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
     const { fields, body } = splitEntity(Buffer.from(entry.raw, 'base64'));
     const how = mode === 'encrypt' ? 'encrypted' : mode === 'passthrough' ? 'encrypted; reason="encrypted by the mail client"' : 'none; reason="signed only: not every recipient has a key"';
     const raw = joinEntity([field('X-Waxseal-Encryption', how), ...fields.filter((f) => !f.key.startsWith('x-waxseal-'))], body);
-    await this.#o.store.import(sent.logical, [{ raw, flags: ['\\Seen'], key: `sent:${entry.id}` }]);
+    await this.#groupImport(sent.logical, { raw, flags: ['\\Seen'], key: `sent:${entry.id}` });
+  }
+
+  /**
+   * Group commit: while one import into a mailbox is being written, the copies that arrive
+   * wait and go in together in the next one. Idle, a copy is written at once; under a burst,
+   * one store write carries many (a write costs about the same for 1 or 50 messages).
+   */
+  readonly #groups = new Map<string, { items: Array<{ item: ImportItem; done: (err?: unknown) => void }>; running: boolean }>();
+
+  #groupImport(mailbox: string, item: ImportItem): Promise<void> {
+    let g = this.#groups.get(mailbox);
+    if (!g) this.#groups.set(mailbox, (g = { items: [], running: false }));
+    const group = g;
+    const p = new Promise<void>((resolve, reject) => group.items.push({ item, done: (err) => (err ? reject(err) : resolve()) }));
+    const flush = async () => {
+      group.running = true;
+      while (group.items.length > 0) {
+        const batch = group.items.splice(0, 200);
+        try {
+          await this.#o.store.import(mailbox, batch.map((b) => b.item));
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.done(err);
+        }
+      }
+      group.running = false;
+    };
+    if (!group.running) void flush();
+    return p;
   }
 
   async bounce(entry: OutboxEntry, failures: Array<{ address: string; response: string }>, attempt: number): Promise<void> {

@@ -152,8 +152,11 @@ export class SelectedView {
         // Highest first, so each number is still right when the client applies it.
         for (const uid of [...gone].reverse()) out.push(`* ${this.seqOf(uid)} EXPUNGE\r\n`);
       }
+      // One pass over the view, not a splice per message (1,000 expunged of 10,000: 10M moves).
+      const kept = this.uids.filter((u) => !this.ghosts.has(u));
+      this.uids.length = 0;
+      for (const u of kept) this.uids.push(u);
       for (const uid of gone) {
-        this.uids.splice(this.seqOf(uid) - 1, 1);
         this.records.delete(uid);
         changedFlags.delete(uid);
       }

@@ -102,8 +102,19 @@ export const fetch = command({
       return;
     }
     let sent = 0;
+    // The next batch loads while this one is answered, so reads overlap encoding and writing.
+    const what = needsBytes ? 'content' : 'structure';
+    const load = (from: number) => {
+      const loading = view.mailbox.prefetch(uids.slice(from, from + PREFETCH), what);
+      loading.catch(() => undefined); // awaited (and so reported) when its batch comes
+      return loading;
+    };
+    let next = load(0);
     for (const [i, uid] of uids.entries()) {
-      if (i % PREFETCH === 0) await view.mailbox.prefetch(uids.slice(i, i + PREFETCH), needsBytes ? 'content' : 'structure');
+      if (i % PREFETCH === 0) {
+        await next;
+        if (i + PREFETCH < uids.length) next = load(i + PREFETCH);
+      }
       const record = view.records.get(uid);
       if (!record) continue;
       let parts: Chunk[];

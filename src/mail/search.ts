@@ -47,8 +47,11 @@ export interface SearchOptions {
   maxUid?: number;
 }
 
-/** How many messages have their bytes loaded at once: bounds memory, lets reads overlap. */
-const WINDOW = 16;
+/**
+ * Messages matched together; the next window's bytes load meanwhile, so at most twice this
+ * many are loaded at once: bounds memory, lets reads overlap matching.
+ */
+const WINDOW = 8;
 
 /** UIDs of `messages` that match `key`, in input order. Each message's bytes are read at most once. */
 export async function searchMessages(key: SearchKey, messages: SearchableMessage[], opts?: SearchOptions): Promise<number[]> {
@@ -60,20 +63,31 @@ export async function searchMessages(key: SearchKey, messages: SearchableMessage
     for (const m of messages) if (pred.quick(m)) out.push(m.uid);
     return out;
   }
+  // The next window's bytes load while this one is matched (two windows in memory at most).
+  const load = (batch: SearchableMessage[]) =>
+    batch.map((m) => {
+      if (pred.quick(m) !== undefined) return undefined;
+      const raw = m.raw();
+      raw.catch(() => undefined); // awaited (and so reported) in matches()
+      return raw;
+    });
+  let next = load(messages.slice(0, WINDOW));
   for (let i = 0; i < messages.length; i += WINDOW) {
     const batch = messages.slice(i, i + WINDOW);
-    const hits = await Promise.all(batch.map((m) => matches(pred, m)));
+    const loaded = next;
+    if (i + WINDOW < messages.length) next = load(messages.slice(i + WINDOW, i + 2 * WINDOW));
+    const hits = await Promise.all(batch.map((m, j) => matches(pred, m, loaded[j])));
     hits.forEach((hit, j) => hit && out.push(batch[j]!.uid));
   }
   return out;
 }
 
-async function matches(pred: Pred, m: SearchableMessage): Promise<boolean> {
+async function matches(pred: Pred, m: SearchableMessage, loading?: Promise<Buffer>): Promise<boolean> {
   const quick = pred.quick(m);
   if (quick !== undefined) return quick;
   let raw: Buffer;
   try {
-    raw = await m.raw();
+    raw = await (loading ?? m.raw());
   } catch (err) {
     throw wrapError('ESEARCH', `search: could not read message UID ${m.uid}`, err);
   }

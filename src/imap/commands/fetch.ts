@@ -86,18 +86,36 @@ export const fetch = command({
     if (!needsBytes && !needsStructure) {
       // Metadata only (the FLAGS sync every client does): answered from the view, no I/O,
       // built as one string.
-      const lines: string[] = [];
-      for (const uid of uids) {
+      // `uids` usually ascend through the view: the next sequence number is checked first.
+      let out = '';
+      let at = -1;
+      for (const [i, uid] of uids.entries()) {
         const r = view.records.get(uid);
-        if (r) lines.push(`* ${view.seqOf(uid)} FETCH (${cheapItems(wanted, uid, r)})\r\n`);
-        if (lines.length === 2048) ctx.send(lines.splice(0).join(''));
+        at = view.uids[at + 1] === uid ? at + 1 : view.seqOf(uid) - 1;
+        if (r && at >= 0) out += `* ${at + 1} FETCH (${cheapItems(wanted, uid, r)})\r\n`;
+        if (i % 2048 === 2047) {
+          ctx.send(out);
+          out = '';
+        }
       }
-      if (lines.length > 0) ctx.send(lines.join(''));
+      if (out) ctx.send(out);
       return;
     }
     let sent = 0;
+    // The next batch loads while this one is answered, so reads overlap encoding and writing.
+    // BODY (non-extensible) is not among the kept structures: it comes from the message.
+    const what = needsBytes || wanted.some((i) => i.kind === 'BODY') ? 'content' : 'structure';
+    const load = (from: number) => {
+      const loading = view.mailbox.prefetch(uids.slice(from, from + PREFETCH), what);
+      loading.catch(() => undefined); // awaited (and so reported) when its batch comes
+      return loading;
+    };
+    let next = load(0);
     for (const [i, uid] of uids.entries()) {
-      if (i % PREFETCH === 0) await view.mailbox.prefetch(uids.slice(i, i + PREFETCH), needsBytes ? 'content' : 'structure');
+      if (i % PREFETCH === 0) {
+        await next;
+        if (i + PREFETCH < uids.length) next = load(i + PREFETCH);
+      }
       const record = view.records.get(uid);
       if (!record) continue;
       let parts: Chunk[];

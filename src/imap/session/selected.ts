@@ -55,6 +55,18 @@ export class SelectedView {
     return this.uids.length;
   }
 
+  /** Index of the first UID in the view that is at least `uid`. */
+  #lowerBound(uid: number): number {
+    let lo = 0;
+    let hi = this.uids.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.uids[mid]! < uid) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** Sequence number of a UID, or 0 when the client does not know it. */
   seqOf(uid: number): number {
     let lo = 0;
@@ -79,20 +91,19 @@ export class SelectedView {
     const out = new Set<number>();
     if (uid) {
       const max = this.uids.at(-1) ?? 0;
-      for (const [a, b] of expandSet(set, max)) {
-        // Walk the smaller side: the range or the view.
-        if (b - a < this.uids.length) {
-          for (let u = a; u <= b; u++) if (this.seqOf(u)) out.add(u);
-        } else {
-          for (const u of this.uids) if (u >= a && u <= b) out.add(u);
-        }
-      }
+      const ranges = expandSet(set, max);
+      // The UIDs in a range are a slice of the ascending view: two binary searches.
+      const slice = ([a, b]: [number, number]) => this.uids.slice(this.#lowerBound(a), this.#lowerBound(b + 1));
+      if (ranges.length === 1) return slice(ranges[0]!);
+      for (const r of ranges) for (const u of slice(r)) out.add(u);
     } else {
       const max = this.uids.length;
-      for (const [a, b] of expandSet(set, max)) {
+      const ranges = expandSet(set, max);
+      for (const [a, b] of ranges) {
         if (a < 1 || b > max) throw new ImapError('BAD', `Message sequence number out of range (the mailbox has ${max})`);
-        for (let n = a; n <= b; n++) out.add(this.uids[n - 1]!);
       }
+      if (ranges.length === 1) return this.uids.slice(ranges[0]![0] - 1, ranges[0]![1]);
+      for (const [a, b] of ranges) for (let n = a; n <= b; n++) out.add(this.uids[n - 1]!);
     }
     return [...out].sort((x, y) => x - y);
   }
@@ -141,8 +152,11 @@ export class SelectedView {
         // Highest first, so each number is still right when the client applies it.
         for (const uid of [...gone].reverse()) out.push(`* ${this.seqOf(uid)} EXPUNGE\r\n`);
       }
+      // One pass over the view, not a splice per message (1,000 expunged of 10,000: 10M moves).
+      const kept = this.uids.filter((u) => !this.ghosts.has(u));
+      this.uids.length = 0;
+      for (const u of kept) this.uids.push(u);
       for (const uid of gone) {
-        this.uids.splice(this.seqOf(uid) - 1, 1);
         this.records.delete(uid);
         changedFlags.delete(uid);
       }

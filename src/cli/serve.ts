@@ -61,6 +61,7 @@ on first run; \`waxseal credentials\` says where it is, to tell a mail client to
       `  control: http://127.0.0.1:${daemon.controlPort} (token in ${unlocked.paths.controlToken})`,
       `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.imaps?.port ?? '-'}  (login ${s.email}; password: \`waxseal credentials\`)`,
       `  SMTP:    not built yet (would listen on ${fmt(smtp ?? unlocked.profile.smtp)})`,
+      `  fetch:   ${s.account ? `${s.account.user} at ${s.account.imap}${s.offline ? ' (offline: not connecting)' : ''}` : s.services.upstream?.note ?? 'no provider account'}`,
       'Ready. Stop with Ctrl+C.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -9,13 +9,19 @@ import type { Endpoint } from '../config/profile.js';
 import { startImapServer, type ImapServer } from '../imap/server.js';
 import { StoreBackend } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
-import { WaxsealError } from '../util/errors.js';
+import { WaxsealError, errorMessage } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
 import { readJson, startControl, type ControlServer } from './control.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
 import type { Keyring } from '../mail/keyring.js';
 import type { UnlockedProfile } from './profile.js';
+import type { ProfileConfig } from '../config/profile.js';
+import type { Keychain } from '../secrets/keychain.js';
+import { StoreUpstreamSink } from '../mail/upstream-sink.js';
+import { Fetcher } from '../upstream/fetcher.js';
+import type { UpstreamStatus } from '../upstream/port.js';
+import { checkAccountRequest, readUpstreamPassword, setAccount } from './account.js';
 
 export interface DaemonOptions {
   unlocked: UnlockedProfile;
@@ -23,6 +29,10 @@ export interface DaemonOptions {
   imaps?: Endpoint;
   smtp?: Endpoint;
   offline?: boolean;
+  /** Where the provider password may be kept (profiles whose secret is in the keychain). */
+  keychain?: Keychain;
+  /** Upstream retry timing (tests make it short). */
+  upstreamBackoffMs?: number;
 }
 
 export interface DaemonStatus {
@@ -34,7 +44,10 @@ export interface DaemonStatus {
   offline: boolean;
   startedAt: string;
   mailboxes: Array<{ name: string; specialUse: string | null; messages: number; unseen: number }>;
-  services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number }>;
+  services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number; note?: string }>;
+  /** The provider account (no password) and what fetching from it is doing. */
+  account: { user: string; imap: string; smtp: string; afterIngest: string } | null;
+  upstream: UpstreamStatus | null;
 }
 
 export const VERSION = '0.1.0';
@@ -82,12 +95,18 @@ export class Daemon extends EventEmitter {
   #imap: ImapServer | undefined;
   #password = '';
   #certificate: ProfileCertificate | undefined;
+  #profile: ProfileConfig;
+  #offline: boolean;
+  #fetcher: Fetcher | undefined;
+  #upstreamNote: string | undefined;
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
     this.store = store;
     this.keyring = openKeyring(store, opts.unlocked.profile);
     this.#opts = opts;
+    this.#profile = opts.unlocked.profile;
+    this.#offline = opts.offline || opts.unlocked.profile.offline;
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -118,13 +137,61 @@ export class Daemon extends EventEmitter {
         'GET /v1/status': async () => daemon.status(),
         'GET /v1/credentials': async () => daemon.credentials(),
         'POST /v1/keys': async (req) => keysAction(daemon.keyring, checkKeysRequest(await readJson(req))),
+        'POST /v1/account': async (req) => daemon.setAccount(checkAccountRequest(await readJson(req))),
+        'POST /v1/offline': async (req) => daemon.setOffline(checkOfflineRequest(await readJson(req))),
       });
+      await daemon.#startFetcher();
     } catch (err) {
+      await daemon.#fetcher?.stop();
       await daemon.#imap?.close();
       await store.close();
       throw err;
     }
     return daemon;
+  }
+
+  /** The fetcher runs whenever an account is set; offline, it makes no connection. */
+  async #startFetcher(): Promise<void> {
+    const account = this.#profile.account;
+    if (!account) return;
+    const password = await readUpstreamPassword({ profile: this.#profile, store: this.store, keychain: this.#opts.keychain }).catch((err: unknown) => {
+      this.#upstreamNote = `the provider password could not be read: ${errorMessage(err)}`;
+      return undefined;
+    });
+    if (!password) {
+      this.#upstreamNote ??= 'no password for the provider account; run `waxseal account set` again';
+      this.emit('log', 'upstream.nopassword', {});
+      return;
+    }
+    this.#upstreamNote = undefined;
+    const fetcher = new Fetcher({
+      account,
+      password,
+      sink: new StoreUpstreamSink({ store: this.store, keyring: this.keyring, account: `${account.user}@${account.imap.host}:${account.imap.port}` }),
+      offline: this.#offline,
+      ...(this.#opts.upstreamBackoffMs ? { backoffMs: this.#opts.upstreamBackoffMs, maxBackoffMs: this.#opts.upstreamBackoffMs * 8 } : {}),
+      onStatus: (s) => this.emit('upstream', s),
+      log: (event, fields) => this.emit('log', event, fields),
+    });
+    this.#fetcher = fetcher;
+    fetcher.start();
+  }
+
+  /** `waxseal account set`: log in first, save, then fetch from the new account. */
+  async setAccount(request: ReturnType<typeof checkAccountRequest>): Promise<{ saved: true; user: string }> {
+    const { paths } = this.#opts.unlocked;
+    this.#profile = await setAccount({ paths, profile: this.#profile, store: this.store, keychain: this.#opts.keychain, request });
+    await this.#fetcher?.stop();
+    this.#fetcher = undefined;
+    await this.#startFetcher();
+    return { saved: true, user: request.account.user };
+  }
+
+  /** Offline: no connection to the provider; back online, fetching resumes from its checkpoints. */
+  async setOffline(offline: boolean): Promise<{ offline: boolean }> {
+    this.#offline = offline;
+    await this.#fetcher?.setOffline(offline);
+    return { offline };
   }
 
   /** A profile without a key of its own (made before keys existed, or one revoked) gets one. */
@@ -163,7 +230,7 @@ export class Daemon extends EventEmitter {
       email: profile.email,
       dataDir: paths.dir,
       secretStore: profile.secretStore,
-      offline: this.#opts.offline ?? profile.offline,
+      offline: this.#offline,
       startedAt: this.#startedAt.toISOString(),
       mailboxes: this.store.mailboxes().map((m) => {
         let unseen = 0;
@@ -175,11 +242,18 @@ export class Daemon extends EventEmitter {
         imap: this.#imap ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.port } : { state: 'stopped' },
         imaps: this.#imap?.tlsPort ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.tlsPort } : { state: 'stopped' },
         smtp: { state: 'not-built' },
+        upstream: this.#fetcher
+          ? { state: 'running', host: this.#profile.account!.imap.host, port: this.#profile.account!.imap.port }
+          : { state: 'stopped', ...(this.#upstreamNote ? { note: this.#upstreamNote } : this.#profile.account ? {} : { note: 'no provider account; set one with `waxseal account set`' }) },
       },
+      account: accountSummary(this.#profile),
+      upstream: this.#fetcher?.status() ?? null,
     };
   }
 
   async stop(): Promise<void> {
+    await this.#fetcher?.stop();
+    this.#fetcher = undefined;
     await this.#imap?.close();
     this.#imap = undefined;
     await this.#control?.close();
@@ -187,4 +261,19 @@ export class Daemon extends EventEmitter {
     await this.store.close();
     this.emit('stopped');
   }
+}
+
+function checkOfflineRequest(body: unknown): boolean {
+  const b = body as { offline?: unknown };
+  if (typeof b !== 'object' || b === null || typeof b.offline !== 'boolean') throw new WaxsealError('EUSAGE', 'Expected {"offline": true|false}');
+  return b.offline;
+}
+
+function accountSummary(profile: ProfileConfig): DaemonStatus['account'] {
+  const a = profile.account;
+  if (!a) return null;
+  const at = (s: { host: string; port: number; tls: string }) => `${s.host}:${s.port} (${s.tls})`;
+  const ai = a.afterIngest;
+  const after = ai.action === 'move' ? `move to ${ai.folder}` : ai.action === 'delete' ? `delete after ${ai.days} days` : ai.action === 'seen' ? 'mark seen' : 'leave';
+  return { user: a.user, imap: at(a.imap), smtp: at(a.smtp), afterIngest: after };
 }

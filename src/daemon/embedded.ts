@@ -60,6 +60,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     ...(opts.imaps ? { imaps: opts.imaps } : {}),
     ...(opts.smtp ? { smtp: opts.smtp } : {}),
     offline: Boolean(opts.offline),
+    keychain: access.keychain,
   });
   return { daemon, unlocked, created };
 }

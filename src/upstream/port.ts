@@ -5,30 +5,9 @@
  * through the one ingest path every arriving message takes.
  */
 
-export type TlsMode = 'starttls' | 'implicit' | 'none';
+import type { AccountSettings, AfterIngest, ServerSettings, TlsMode } from '../model/account.js';
 
-export interface ServerSettings {
-  host: string;
-  port: number;
-  tls: TlsMode;
-}
-
-/** What happens at the provider once a message is safely stored here. */
-export type AfterIngest =
-  | { action: 'leave' }
-  | { action: 'seen' }
-  | { action: 'move'; folder: string }
-  | { action: 'delete'; days: number };
-
-/** The provider account, as the profile keeps it (the password is never part of it). */
-export interface AccountSettings {
-  imap: ServerSettings;
-  smtp: ServerSettings;
-  user: string;
-  afterIngest: AfterIngest;
-  /** How often folders other than INBOX (which is pushed by IDLE) are checked. */
-  pollSeconds: number;
-}
+export type { AccountSettings, AfterIngest, ServerSettings, TlsMode };
 
 /** A folder at the provider, as LIST shows it. */
 export interface RemoteFolder {

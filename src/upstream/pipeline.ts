@@ -19,7 +19,7 @@ export interface BatchLimits {
   bytes: number;
 }
 
-export const DEFAULT_BATCH: BatchLimits = { messages: 250, bytes: 8 * 1024 * 1024 };
+export const DEFAULT_BATCH: BatchLimits = { messages: 100, bytes: 4 * 1024 * 1024 };
 
 /** The messages with UID ≥ from (and < below, when given), with their sizes, ascending. */
 export async function listRange(client: ImapFlow, from: number, below?: number): Promise<Sized[]> {
@@ -106,22 +106,32 @@ export interface FolderRun {
   stopped?: () => boolean;
 }
 
+/**
+ * Three stages overlap: batch k+1 downloads while batch k is opened while batch k-1 is
+ * stored. Stores (and checkpoints) stay in order, one at a time.
+ */
 export async function runFolder(run: FolderRun): Promise<void> {
   const list = batches(run.items, run.limits ?? DEFAULT_BATCH);
-  const start = (i: number) => {
-    const p = download(run.client, list[i]!);
-    p.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  const quiet = <T>(p: Promise<T>) => {
+    p.catch(() => undefined); // awaited later; not an unhandled rejection meanwhile
     return p;
   };
-  let next = list.length > 0 ? start(0) : undefined;
+  let next = list.length > 0 ? quiet(download(run.client, list[0]!)) : undefined;
+  let storing: Promise<void> = Promise.resolve();
   for (let i = 0; i < list.length; i++) {
     const got = await next!;
-    if (run.stopped?.()) return;
-    next = i + 1 < list.length ? start(i + 1) : undefined;
+    if (run.stopped?.()) break;
+    next = i + 1 < list.length ? quiet(download(run.client, list[i + 1]!)) : undefined;
     const opened = await run.sink.open(got);
-    await run.sink.store(run.mailbox, opened);
+    await storing;
     const uids = list[i]!.map((b) => b.uid);
-    await afterIngest(run.client, run.policy, got.map((g) => g.uid));
-    await run.onBatch({ uids, bytes: got.reduce((n, g) => n + g.raw.length, 0), opened });
+    storing = quiet(
+      (async () => {
+        await run.sink.store(run.mailbox, opened);
+        await afterIngest(run.client, run.policy, got.map((g) => g.uid));
+        await run.onBatch({ uids, bytes: got.reduce((n, g) => n + g.raw.length, 0), opened });
+      })(),
+    );
   }
+  await storing;
 }

@@ -73,10 +73,12 @@ async function session(h: ImapHarness, lines: string[]): Promise<number> {
   let closed = false;
   let answered = 0;
   let carry = '';
+  let finished = false;
   socket.on('data', (d: Buffer) => {
     lastData = Date.now();
     const text = carry + d.toString('latin1');
     answered += (text.match(/\r\nf\d+ (?:OK|NO|BAD) /g) ?? []).length;
+    if (/\r\nzz (?:OK|NO|BAD) /.test(text)) finished = true;
     carry = text.slice(-32);
   });
   socket.on('close', () => (closed = true));
@@ -87,8 +89,11 @@ async function session(h: ImapHarness, lines: string[]): Promise<number> {
     if (!ok) await new Promise((r) => { socket.once('drain', r); socket.once('close', r); });
   }
   socket.write('\r\nzz NOOP\r\n');
+  // Done when the closing NOOP is answered (answers come in order). It can be eaten as
+  // literal data, so a quiet server also ends the session — after 2 s, not less: on a loaded
+  // machine the server can pause longer than 0.5 s while still working through the lines.
   const deadline = Date.now() + 30_000;
-  while (!closed && Date.now() - lastData < 500 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (!closed && !finished && Date.now() - lastData < 2000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   socket.destroy();
   return answered;
 }

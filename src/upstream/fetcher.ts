@@ -289,7 +289,9 @@ export class Fetcher {
       client,
       mailbox: f.mailbox,
       sink: this.#o.sink,
-      policy: this.#o.account.afterIngest,
+      // The user's after-ingest choice is about new mail, which arrives in INBOX; the other
+      // folders (Sent, Drafts, the user's own) are left as the provider has them.
+      policy: isInbox(f.remote) ? this.#o.account.afterIngest : { action: 'leave' },
       items,
       limits: this.#o.limits,
       stopped: () => !alive(),
@@ -356,7 +358,7 @@ export class Fetcher {
             await this.#fetchNew(client, f, alive);
           }
           const policy = this.#o.account.afterIngest;
-          if (policy.action === 'delete' && f.cp) {
+          if (policy.action === 'delete' && f.cp && isInbox(f.remote)) {
             await this.#select(client, f);
             const cp = f.cp;
             const n = await prune(client, policy.days, (uid) => uid < cp.historyNext || (uid >= cp.boundary && uid < cp.liveNext));

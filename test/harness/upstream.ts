@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { Keyring } from '../../src/mail/keyring.js';
 import { StoreUpstreamSink } from '../../src/mail/upstream-sink.js';
 import { Fetcher } from '../../src/upstream/fetcher.js';
+import type { BatchLimits } from '../../src/upstream/pipeline.js';
 import type { AccountSettings, UpstreamStatus } from '../../src/upstream/port.js';
 import type { Dovecot } from './provider.js';
 import type { ImapHarness } from './imap.js';
@@ -30,7 +31,7 @@ export interface FetcherRig {
   until(pred: (s: UpstreamStatus) => boolean, what: string, timeoutMs?: number): Promise<UpstreamStatus>;
 }
 
-export function startFetcher(opts: { h: ImapHarness; keyring: Keyring; account: AccountSettings; password: string; accountId?: string }): FetcherRig {
+export function startFetcher(opts: { h: ImapHarness; keyring: Keyring; account: AccountSettings; password: string; accountId?: string; limits?: BatchLimits }): FetcherRig {
   const statuses: UpstreamStatus[] = [];
   const waiters = new Set<() => void>();
   const fetcher = new Fetcher({
@@ -39,6 +40,7 @@ export function startFetcher(opts: { h: ImapHarness; keyring: Keyring; account: 
     sink: new StoreUpstreamSink({ store: opts.h.store, keyring: opts.keyring, account: opts.accountId ?? `${opts.account.user}@${opts.account.imap.host}` }),
     backoffMs: 100,
     maxBackoffMs: 1000,
+    ...(opts.limits ? { limits: opts.limits } : {}),
     onStatus: (s) => {
       statuses.push(s);
       if (statuses.length > 1000) statuses.splice(0, 500);

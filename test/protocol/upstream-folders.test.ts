@@ -92,14 +92,17 @@ test('after ingest "move": fetched messages go to the named folder, which is its
   const p = await provider('move@example.org');
   await p.mailboxCreate('Fetched');
   for (const id of ['m1', 'm2']) await p.append('INBOX', msg(id));
+  await p.append('Sent', msg('sent-stays'));
   const { h, rig } = await fetchAll('move@example.org', { action: 'move', folder: 'Fetched' });
   assert.equal(h.store.mailboxByName('INBOX')!.entries.size, 2);
   assert.equal(h.store.mailboxByName('Fetched'), undefined);
   assert.equal(await count(p, 'INBOX'), 0);
   assert.equal(await count(p, 'Fetched'), 2);
+  assert.equal(await count(p, 'Sent'), 1, 'only INBOX mail is moved');
+  assert.equal(h.store.mailboxByName('Sent')!.entries.size, 1);
   // New mail is moved too, and stored once.
   await dovecot.deliver('move@example.org', msg('m3'));
-  await rig.until((s) => s.counters.fetched === 3, 'the new message fetched');
+  await rig.until((s) => s.counters.fetched === 4, 'the new message fetched (with Sent\'s one, four in all)');
   await rig.until(synced, 'synced');
   assert.equal(h.store.mailboxByName('INBOX')!.entries.size, 3);
   await p.logout();
@@ -111,6 +114,7 @@ test('after ingest "delete after N days": only fetched messages older than N day
   await p.append('INBOX', msg('old-1'), [], old);
   await p.append('INBOX', msg('old-2'), [], old);
   await p.append('INBOX', msg('new-1'));
+  await p.append('Archive', msg('archived-old'), [], old);
   const { h } = await fetchAll('delete@example.org', { action: 'delete', days: 2 });
   assert.equal(h.store.mailboxByName('INBOX')!.entries.size, 3, 'all three are stored here');
   const deadline = Date.now() + 30_000;
@@ -121,5 +125,6 @@ test('after ingest "delete after N days": only fetched messages older than N day
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(left, 1, 'the two old ones are gone from the provider, the new one stays');
+  assert.equal(await count(p, 'Archive'), 1, 'folders other than INBOX are left alone');
   await p.logout();
 });

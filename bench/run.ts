@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   imap: () => import('./imap.js'),
   openpgp: () => import('./openpgp.js'),
   smtp: () => import('./smtp.js'),
+  ingest: () => import('./ingest.js'),
 };
 
 const args = process.argv.slice(2);

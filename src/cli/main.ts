@@ -7,13 +7,15 @@ import { parseArgs } from 'node:util';
 import { WaxsealError } from '../util/errors.js';
 import { VERSION } from '../daemon/daemon.js';
 import type { Command } from './command.js';
+import { account } from './account.js';
 import { credentials } from './credentials.js';
 import { init } from './init.js';
 import { keys } from './keys.js';
+import { offline } from './offline.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
 
-const COMMANDS = { init, serve, status, credentials, keys } satisfies Record<string, Command>;
+const COMMANDS = { init, serve, status, credentials, keys, account, offline } satisfies Record<string, Command>;
 type Name = keyof typeof COMMANDS;
 
 function overview(): string {

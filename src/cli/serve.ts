@@ -69,6 +69,7 @@ all network use until started without it.`,
       `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.imaps?.port ?? '-'}  (login ${s.email}; password: \`waxseal credentials\`)`,
       `  SMTP:    ${fmt({ host: (smtp ?? unlocked.profile.smtp).host, port: s.services.smtp?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.smtps?.port ?? '-'}  (same login)`,
       `  sending: ${s.outbox?.relay === 'provider' ? 'through your provider' : 'no provider configured: mail to yourself is delivered locally, other mail bounces'}${s.offline ? ' (offline: queued)' : ''}`,
+      `  fetch:   ${s.account ? `${s.account.user} at ${s.account.imap}${s.offline ? ' (offline: not connecting)' : ''}` : s.services.upstream?.note ?? 'no provider account'}`,
       'Ready. Stop with Ctrl+C.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

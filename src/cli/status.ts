@@ -21,16 +21,34 @@ export const status: Command = {
       if (!live) return [...lines, '  daemon: not running (start it with `waxseal serve`)'].join('\n');
       lines.push(`  daemon: running, pid ${live.pid}, since ${live.startedAt}${live.offline ? ', offline' : ''}`);
       for (const [name, s] of Object.entries(live.services)) {
-        lines.push(`  ${name}: ${s.state}${s.port ? ` on ${s.host}:${s.port}` : ''}`);
+        lines.push(`  ${name}: ${s.state}${s.port ? ` on ${s.host}:${s.port}` : ''}${s.note ? ` (${s.note})` : ''}`);
       }
       if (live.outbox) {
         const o = live.outbox;
         lines.push(`  outbox: ${o.queued} waiting${o.sending ? `, ${o.sending} sending` : ''}${o.offline ? ' (offline)' : ''}${o.relay === 'local' ? ' — no provider configured: local delivery only' : ''}`);
         if (o.lastError) lines.push(`    last error: ${o.lastError}${o.nextAttemptAt ? `; next try ${o.nextAttemptAt}` : ''}`);
       }
+      if (live.account) lines.push(`  account: ${live.account.user} at ${live.account.imap}; after fetching: ${live.account.afterIngest}`);
+      if (live.upstream) lines.push(`  fetching: ${upstreamLine(live.upstream)}`);
       for (const m of live.mailboxes) lines.push(`  ${m.name.padEnd(12)} ${String(m.messages).padStart(6)} messages, ${m.unseen} unseen`);
       return lines.join('\n');
     });
     return 0;
   },
 };
+
+function upstreamLine(u: NonNullable<DaemonStatus['upstream']>): string {
+  const p = u.progress;
+  const parts: string[] = [u.state];
+  if (p.total > 0 && (u.firstSync || p.done < p.total)) {
+    const pct = Math.floor((p.done * 100) / p.total);
+    parts.push(`${u.firstSync ? 'first sync ' : ''}${p.done}/${p.total} (${pct}%)`);
+    if (p.rate > 0) parts.push(`${p.rate} msg/s`);
+    if (p.etaSeconds !== null && p.done < p.total) parts.push(`about ${p.etaSeconds} s left`);
+  } else if (!u.firstSync) parts.push('up to date');
+  parts.push(`${u.counters.fetched} fetched`);
+  if (u.counters.undecryptable > 0) parts.push(`${u.counters.undecryptable} could not be decrypted (kept as received)`);
+  if (u.lastError) parts.push(`last error: ${u.lastError}`);
+  if (u.retryAt) parts.push(`retrying at ${u.retryAt}`);
+  return parts.join(', ');
+}

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { WaxsealError } from '../util/errors.js';
+import type { AccountSettings, AfterIngest, ServerSettings } from '../model/account.js';
 
 export interface Endpoint {
   host: string;
@@ -31,6 +32,8 @@ export interface ProfileConfig {
   offline: boolean;
   createdAt: string;
   openpgp: OpenPgpSettings;
+  /** The mail provider account (`waxseal account set`); null until one is set. */
+  account: AccountSettings | null;
 }
 
 /** How mail is sealed and where correspondents' keys are looked for. */
@@ -89,6 +92,7 @@ export function newProfile(opts: { email: string; name?: string; secretStore: Pr
     offline: false,
     createdAt: new Date().toISOString(),
     openpgp: structuredClone(DEFAULT_OPENPGP),
+    account: null,
   };
 }
 
@@ -117,6 +121,34 @@ const isOpenPgp: Check = (v) => {
     typeof o.lookupRefreshHours === 'number' && o.lookupRefreshHours >= 0
   );
 };
+const keysAre = (o: object, keys: string[]) => Object.keys(o).sort().join() === [...keys].sort().join();
+const isServer: Check = (v) => {
+  const e = v as ServerSettings;
+  return (
+    typeof e === 'object' && e !== null && keysAre(e, ['host', 'port', 'tls']) &&
+    typeof e.host === 'string' && e.host !== '' && Number.isInteger(e.port) && e.port > 0 && e.port <= 65535 &&
+    (e.tls === 'starttls' || e.tls === 'implicit' || e.tls === 'none')
+  );
+};
+const isAfterIngest: Check = (v) => {
+  const a = v as AfterIngest;
+  if (typeof a !== 'object' || a === null) return false;
+  if (a.action === 'leave' || a.action === 'seen') return keysAre(a, ['action']);
+  if (a.action === 'move') return keysAre(a, ['action', 'folder']) && typeof a.folder === 'string' && a.folder !== '';
+  if (a.action === 'delete') return keysAre(a, ['action', 'days']) && Number.isInteger(a.days) && a.days >= 0;
+  return false;
+};
+export const DEFAULT_POLL_SECONDS = 60;
+const isAccount: Check = (v) => {
+  if (v === null) return true;
+  const a = v as AccountSettings;
+  return (
+    typeof a === 'object' && keysAre(a, ['imap', 'smtp', 'user', 'afterIngest', 'pollSeconds']) &&
+    isServer(a.imap) && isServer(a.smtp) && typeof a.user === 'string' && a.user !== '' && isAfterIngest(a.afterIngest) &&
+    Number.isInteger(a.pollSeconds) && a.pollSeconds >= 1
+  );
+};
+
 const SCHEMA: Record<keyof ProfileConfig, Check> = {
   version: (v) => v === 1,
   profileId: (v) => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v),
@@ -131,6 +163,7 @@ const SCHEMA: Record<keyof ProfileConfig, Check> = {
   offline: isBool,
   createdAt: isString,
   openpgp: isOpenPgp,
+  account: isAccount,
 };
 
 export function parseProfile(text: string, file: string): ProfileConfig {
@@ -149,6 +182,7 @@ export function parseProfile(text: string, file: string): ProfileConfig {
   if (data.imaps === undefined) data.imaps = { ...DEFAULT_IMAPS };
   if (data.smtps === undefined) data.smtps = { ...DEFAULT_SMTPS };
   if (data.openpgp === undefined) data.openpgp = structuredClone(DEFAULT_OPENPGP);
+  if (data.account === undefined) data.account = null;
   for (const [key, check] of Object.entries(SCHEMA)) {
     if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);
   }

@@ -9,7 +9,7 @@ import type { Endpoint } from '../config/profile.js';
 import { startImapServer, type ImapServer } from '../imap/server.js';
 import { StoreBackend, summarizeForImap } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
-import { WaxsealError } from '../util/errors.js';
+import { WaxsealError, errorMessage } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
 import { callControl, readJson, startControl, type ControlServer } from './control.js';
 import { findDaemon, register, registryDir } from './registry.js';
@@ -20,11 +20,18 @@ import { Submission } from '../mail/submission.js';
 import { createLocalRelay } from '../mail/local-relay.js';
 import { Outbox, type OutboxStatus } from '../outbox/outbox.js';
 import { createSmtpRelay, probeProviderSize, type SmtpRelayOptions } from '../outbox/relay.js';
+import type { Relay } from '../outbox/port.js';
 import { startSubmissionServer, type SubmissionServer } from '../smtp/server.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
 import type { Keyring } from '../mail/keyring.js';
 import type { UnlockedProfile } from './profile.js';
+import type { ProfileConfig } from '../config/profile.js';
+import type { Keychain } from '../secrets/keychain.js';
+import { StoreUpstreamSink } from '../mail/upstream-sink.js';
+import { Fetcher } from '../upstream/fetcher.js';
+import type { UpstreamStatus } from '../upstream/port.js';
+import { checkAccountRequest, readUpstreamPassword, setAccount } from './account.js';
 
 export interface DaemonOptions {
   unlocked: UnlockedProfile;
@@ -39,6 +46,10 @@ export interface DaemonOptions {
   registryDir?: string;
   /** Outbox timing (tests shorten the retry delay). */
   outbox?: { retryBaseMs?: number; maxAgeMs?: number };
+  /** Where the provider password may be kept (profiles whose secret is in the keychain). */
+  keychain?: Keychain;
+  /** Upstream retry timing (tests make it short). */
+  upstreamBackoffMs?: number;
 }
 
 export interface DaemonStatus {
@@ -50,8 +61,11 @@ export interface DaemonStatus {
   offline: boolean;
   startedAt: string;
   mailboxes: Array<{ name: string; specialUse: string | null; messages: number; unseen: number }>;
-  services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number }>;
+  services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number; note?: string }>;
   outbox?: OutboxStatus & { relay: 'provider' | 'local' };
+  /** The provider account (no password) and what fetching from it is doing. */
+  account: { user: string; imap: string; smtp: string; afterIngest: string } | null;
+  upstream: UpstreamStatus | null;
 }
 
 export const VERSION = '0.1.0';
@@ -102,17 +116,24 @@ export class Daemon extends EventEmitter {
   #outbox: Outbox | undefined;
   #outboxStatus: (OutboxStatus & { relay: 'provider' | 'local' }) | undefined;
   #unregister: (() => void) | undefined;
+  #submission: Submission | undefined;
   get #registryDir(): string {
     return this.#opts.registryDir ?? registryDir();
   }
   #password = '';
   #certificate: ProfileCertificate | undefined;
+  #profile: ProfileConfig;
+  #offline: boolean;
+  #fetcher: Fetcher | undefined;
+  #upstreamNote: string | undefined;
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
     this.store = store;
     this.keyring = openKeyring(store, opts.unlocked.profile);
     this.#opts = opts;
+    this.#profile = opts.unlocked.profile;
+    this.#offline = opts.offline || opts.unlocked.profile.offline;
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {
@@ -151,10 +172,14 @@ export class Daemon extends EventEmitter {
           const [out] = await ingest({ store, keyring: daemon.keyring }, [{ raw: Buffer.from(body.raw, 'base64') }]);
           return { stored: true, encryption: out!.encryption, signature: out!.signature };
         },
+        'POST /v1/account': async (req) => daemon.setAccount(checkAccountRequest(await readJson(req))),
+        'POST /v1/offline': async (req) => daemon.setOffline(checkOfflineRequest(await readJson(req))),
       });
+      await daemon.#startFetcher();
     } catch (err) {
       await daemon.#smtp?.close();
       await daemon.#outbox?.stop();
+      await daemon.#fetcher?.stop();
       await daemon.#imap?.close();
       await store.close();
       throw err;
@@ -162,39 +187,80 @@ export class Daemon extends EventEmitter {
     return daemon;
   }
 
+  /** Relaying through the provider when an account is set (or given by tests), else local delivery. */
+  get #relayKind(): 'provider' | 'local' {
+    return this.#opts.upstreamSmtp || this.#profile.account ? 'provider' : 'local';
+  }
+
+  /**
+   * The relay the outbox uses: it follows the profile as it is now, so `waxseal account set`
+   * takes effect for queued mail without a restart.
+   */
+  #relay(local: Relay): Relay {
+    let cached: { key: string; relay: Relay } | undefined;
+    const current = (): Relay => {
+      const given = this.#opts.upstreamSmtp;
+      const account = this.#profile.account;
+      if (!given && !account) return local;
+      const opts: SmtpRelayOptions = given ?? {
+        host: account!.smtp.host,
+        port: account!.smtp.port,
+        tls: account!.smtp.tls,
+        user: account!.user,
+        password: async () => {
+          const pw = await readUpstreamPassword({ profile: this.#profile, store: this.store, keychain: this.#opts.keychain });
+          if (!pw) throw new WaxsealError('ENOPASSWORD', 'No password for the provider account; run `waxseal account set` again');
+          return pw;
+        },
+      };
+      const key = JSON.stringify([opts.host, opts.port, opts.tls, opts.user]);
+      if (cached?.key !== key) {
+        cached?.relay.close?.();
+        cached = { key, relay: createSmtpRelay(opts) };
+      }
+      return cached.relay;
+    };
+    return { send: (m) => current().send(m), close: () => cached?.relay.close?.() };
+  }
+
+  /** The provider's submission endpoint, when there is one (for the SIZE probe). */
+  #upstreamEndpoint(): Pick<SmtpRelayOptions, 'host' | 'port' | 'tls'> | undefined {
+    const a = this.#profile.account;
+    return this.#opts.upstreamSmtp ?? (a ? { host: a.smtp.host, port: a.smtp.port, tls: a.smtp.tls } : undefined);
+  }
+
   /** SMTP submission and the outbox behind it (relaying to the provider, or local delivery). */
   async #startSending(): Promise<void> {
     const { profile } = this.#opts.unlocked;
-    const offline = this.#opts.offline ?? profile.offline;
     const submission = new Submission({
       store: this.store,
       keyring: this.keyring,
       email: profile.email,
       password: () => this.#password,
-      policy: () => profile.openpgp.policy,
-      online: () => !offline,
+      policy: () => this.#profile.openpgp.policy,
+      online: () => !this.#offline,
       localKey: async (address) => {
         const other = findDaemon(address, this.#registryDir);
         return other ? (await readKey({ armoredKey: other.publicKey })).toPublic() : undefined;
       },
     });
+    this.#submission = submission;
     // Other local profiles find this one (to deliver to it, and its key to encrypt to).
     const publicKey = (await this.keyring.signingKey(profile.email)).toPublic().armor();
     this.#unregister = register({ email: profile.email, dataDir: this.#opts.unlocked.paths.dir, pid: process.pid, publicKey }, this.#registryDir);
-    const upstream = this.#opts.upstreamSmtp;
-    const relay = upstream
-      ? createSmtpRelay(upstream)
-      : createLocalRelay({
-          store: this.store,
-          keyring: this.keyring,
-          addresses: () => [profile.email],
-          deliverElsewhere: async (address, raw) => {
-            const other = findDaemon(address, this.#registryDir);
-            if (!other || other.dataDir === this.#opts.unlocked.paths.dir) return false;
-            await callControl(profilePaths(other.dataDir), '/v1/deliver', 30_000, { raw: raw.toString('base64') });
-            return true;
-          },
-        });
+    const relay = this.#relay(
+      createLocalRelay({
+        store: this.store,
+        keyring: this.keyring,
+        addresses: () => [profile.email],
+        deliverElsewhere: async (address, raw) => {
+          const other = findDaemon(address, this.#registryDir);
+          if (!other || other.dataDir === this.#opts.unlocked.paths.dir) return false;
+          await callControl(profilePaths(other.dataDir), '/v1/deliver', 30_000, { raw: raw.toString('base64') });
+          return true;
+        },
+      }),
+    );
     this.#outbox = new Outbox({
       storage: submission,
       relay,
@@ -204,9 +270,9 @@ export class Daemon extends EventEmitter {
       ...(this.#opts.outbox?.maxAgeMs !== undefined ? { maxAgeMs: this.#opts.outbox.maxAgeMs } : {}),
       log: (event, fields) => this.emit('log', event, fields),
     });
-    this.#outbox.onIdle = () => void this.#refreshOutboxStatus(upstream ? 'provider' : 'local');
+    this.#outbox.onIdle = () => void this.#refreshOutboxStatus();
     submission.outbox = this.#outbox;
-    this.#outbox.setOffline(offline);
+    this.#outbox.setOffline(this.#offline);
     const smtpAt = this.#opts.smtp ?? profile.smtp;
     const smtpsAt = this.#opts.smtps ?? profile.smtps;
     if (smtpsAt.host !== smtpAt.host) throw new WaxsealError('EUSAGE', 'SMTP and implicit-TLS SMTP must listen on the same host');
@@ -220,35 +286,89 @@ export class Daemon extends EventEmitter {
         log: (event, fields) => this.emit('log', event, fields),
       }),
     );
-    await this.#refreshOutboxStatus(upstream ? 'provider' : 'local');
-    if (upstream && !offline) {
-      // The SIZE we announce follows the provider's own, learnt in the background.
-      void probeProviderSize(upstream).then((limit) => {
-        if (!limit || !this.#smtp) return;
-        submission.setProviderLimit(limit);
-        this.#smtp.setMaxSize(submission.maxMessageBytes());
-        this.emit('log', 'smtp.size', { provider: limit, announced: submission.maxMessageBytes() });
-      });
-    }
+    await this.#refreshOutboxStatus();
+    this.#probeSize();
     // Messages left from before a crash or a stop go out now, whatever their backoff said.
     this.#outbox.kick({ all: true });
   }
 
-  async #refreshOutboxStatus(relay: 'provider' | 'local'): Promise<void> {
+  /** The SIZE we announce follows the provider's own, learnt in the background. */
+  #probeSize(): void {
+    const upstream = this.#upstreamEndpoint();
+    if (!upstream || this.#offline) return;
+    void probeProviderSize(upstream).then((limit) => {
+      if (!limit || !this.#smtp || !this.#submission) return;
+      this.#submission.setProviderLimit(limit);
+      this.#smtp.setMaxSize(this.#submission.maxMessageBytes());
+      this.emit('log', 'smtp.size', { provider: limit, announced: this.#submission.maxMessageBytes() });
+    });
+  }
+
+  async #refreshOutboxStatus(): Promise<void> {
     if (!this.#outbox) return;
-    this.#outboxStatus = { ...(await this.#outbox.status().catch(() => ({ queued: 0, sending: 0, offline: false }))), relay };
+    this.#outboxStatus = { ...(await this.#outbox.status().catch(() => ({ queued: 0, sending: 0, offline: false }))), relay: this.#relayKind };
     this.emit('outbox', this.#outboxStatus);
   }
 
   /** The outbox as it is now (queued count, last error), read fresh. */
   async outboxStatus(): Promise<DaemonStatus['outbox']> {
-    await this.#refreshOutboxStatus(this.#opts.upstreamSmtp ? 'provider' : 'local');
+    await this.#refreshOutboxStatus();
     return this.#outboxStatus;
   }
 
   /** Wait until the outbox has nothing left to send now (tests; `waxseal status --wait` later). */
   get outbox(): Outbox | undefined {
     return this.#outbox;
+  }
+
+  /** The fetcher runs whenever an account is set; offline, it makes no connection. */
+  async #startFetcher(): Promise<void> {
+    const account = this.#profile.account;
+    if (!account) return;
+    const password = await readUpstreamPassword({ profile: this.#profile, store: this.store, keychain: this.#opts.keychain }).catch((err: unknown) => {
+      this.#upstreamNote = `the provider password could not be read: ${errorMessage(err)}`;
+      return undefined;
+    });
+    if (!password) {
+      this.#upstreamNote ??= 'no password for the provider account; run `waxseal account set` again';
+      this.emit('log', 'upstream.nopassword', {});
+      return;
+    }
+    this.#upstreamNote = undefined;
+    const fetcher = new Fetcher({
+      account,
+      password,
+      sink: new StoreUpstreamSink({ store: this.store, keyring: this.keyring, account: `${account.user}@${account.imap.host}:${account.imap.port}` }),
+      offline: this.#offline,
+      ...(this.#opts.upstreamBackoffMs ? { backoffMs: this.#opts.upstreamBackoffMs, maxBackoffMs: this.#opts.upstreamBackoffMs * 8 } : {}),
+      onStatus: (s) => this.emit('upstream', s),
+      log: (event, fields) => this.emit('log', event, fields),
+    });
+    this.#fetcher = fetcher;
+    fetcher.start();
+  }
+
+  /** `waxseal account set`: log in first, save, then fetch from the new account. */
+  async setAccount(request: ReturnType<typeof checkAccountRequest>): Promise<{ saved: true; user: string }> {
+    const { paths } = this.#opts.unlocked;
+    this.#profile = await setAccount({ paths, profile: this.#profile, store: this.store, keychain: this.#opts.keychain, request });
+    await this.#fetcher?.stop();
+    this.#fetcher = undefined;
+    await this.#startFetcher();
+    // Queued mail goes out through the new account now.
+    this.#probeSize();
+    this.#outbox?.kick({ all: true });
+    await this.#refreshOutboxStatus();
+    return { saved: true, user: request.account.user };
+  }
+
+  /** Offline: no connection to the provider; back online, fetching resumes from its checkpoints. */
+  async setOffline(offline: boolean): Promise<{ offline: boolean }> {
+    this.#offline = offline;
+    await this.#fetcher?.setOffline(offline);
+    this.#outbox?.setOffline(offline);
+    if (!offline) this.#probeSize();
+    return { offline };
   }
 
   /** A profile without a key of its own (made before keys existed, or one revoked) gets one. */
@@ -288,7 +408,7 @@ export class Daemon extends EventEmitter {
       email: profile.email,
       dataDir: paths.dir,
       secretStore: profile.secretStore,
-      offline: this.#opts.offline ?? profile.offline,
+      offline: this.#offline,
       startedAt: this.#startedAt.toISOString(),
       mailboxes: this.store.mailboxes().map((m) => {
         let unseen = 0;
@@ -301,8 +421,13 @@ export class Daemon extends EventEmitter {
         imaps: this.#imap?.tlsPort ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.tlsPort } : { state: 'stopped' },
         smtp: this.#smtp ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.port } : { state: 'stopped' },
         smtps: this.#smtp?.tlsPort ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.tlsPort } : { state: 'stopped' },
+        upstream: this.#fetcher
+          ? { state: 'running', host: this.#profile.account!.imap.host, port: this.#profile.account!.imap.port }
+          : { state: 'stopped', ...(this.#upstreamNote ? { note: this.#upstreamNote } : this.#profile.account ? {} : { note: 'no provider account; set one with `waxseal account set`' }) },
       },
       ...(this.#outboxStatus ? { outbox: this.#outboxStatus } : {}),
+      account: accountSummary(this.#profile),
+      upstream: this.#fetcher?.status() ?? null,
     };
   }
 
@@ -312,6 +437,8 @@ export class Daemon extends EventEmitter {
     this.#smtp = undefined;
     await this.#outbox?.stop();
     this.#outbox = undefined;
+    await this.#fetcher?.stop();
+    this.#fetcher = undefined;
     await this.#imap?.close();
     this.#imap = undefined;
     await this.#control?.close();
@@ -319,4 +446,19 @@ export class Daemon extends EventEmitter {
     await this.store.close();
     this.emit('stopped');
   }
+}
+
+function checkOfflineRequest(body: unknown): boolean {
+  const b = body as { offline?: unknown };
+  if (typeof b !== 'object' || b === null || typeof b.offline !== 'boolean') throw new WaxsealError('EUSAGE', 'Expected {"offline": true|false}');
+  return b.offline;
+}
+
+function accountSummary(profile: ProfileConfig): DaemonStatus['account'] {
+  const a = profile.account;
+  if (!a) return null;
+  const at = (s: { host: string; port: number; tls: string }) => `${s.host}:${s.port} (${s.tls})`;
+  const ai = a.afterIngest;
+  const after = ai.action === 'move' ? `move to ${ai.folder}` : ai.action === 'delete' ? `delete after ${ai.days} days` : ai.action === 'seen' ? 'mark seen' : 'leave';
+  return { user: a.user, imap: at(a.imap), smtp: at(a.smtp), afterIngest: after };
 }

@@ -62,6 +62,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<Embedde
     ...(opts.smtp ? { smtp: opts.smtp } : {}),
     ...(opts.smtps ? { smtps: opts.smtps } : {}),
     offline: Boolean(opts.offline),
+    keychain: access.keychain,
   });
   return { daemon, unlocked, created };
 }

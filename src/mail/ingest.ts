@@ -54,14 +54,26 @@ export async function openIncoming(keyring: Keyring, raw: Buffer): Promise<Incom
   }
 }
 
-export async function ingest(opts: IngestOptions, items: IngestItem[]): Promise<IngestOutcome[]> {
+/** Stage one of ingest: the transform and key learning, for every item (never throws per item). */
+export function openItems(keyring: Keyring, items: Array<{ raw: Buffer }>): Promise<IncomingResult[]> {
+  return Promise.all(items.map((i) => openIncoming(keyring, i.raw)));
+}
+
+/** Stage two: store items whose `raw` is what openItems made of them, in the named mailbox. */
+export async function storeOpened(opts: IngestOptions, items: IngestItem[]): Promise<Imported[]> {
   const name = opts.mailbox ?? 'INBOX';
   const box = opts.store.mailboxByName(name);
   if (!box) throw new WaxsealError('ENOMAILBOX', `No mailbox ${name} to deliver to`);
-  const opened = await Promise.all(items.map((i) => openIncoming(opts.keyring, i.raw)));
-  const imported = await opts.store.import(
+  return opts.store.import(
     box.logical,
-    items.map((item, i) => ({ raw: opened[i]!.raw, ...(item.flags ? { flags: item.flags } : {}), ...(item.date ? { date: item.date } : {}), ...(item.key ? { key: item.key } : {}) })),
+    items.map((item) => ({ raw: item.raw, ...(item.flags ? { flags: item.flags } : {}), ...(item.date ? { date: item.date } : {}), ...(item.key ? { key: item.key } : {}) })),
   );
+}
+
+export async function ingest(opts: IngestOptions, items: IngestItem[]): Promise<IngestOutcome[]> {
+  const name = opts.mailbox ?? 'INBOX';
+  if (!opts.store.mailboxByName(name)) throw new WaxsealError('ENOMAILBOX', `No mailbox ${name} to deliver to`);
+  const opened = await openItems(opts.keyring, items);
+  const imported = await storeOpened(opts, items.map((item, i) => ({ ...item, raw: opened[i]!.raw })));
   return imported.map((imp, i) => ({ imported: imp, encryption: opened[i]!.encryption, signature: opened[i]!.signature.status }));
 }

@@ -57,6 +57,12 @@ export interface Dovecot {
    * other mailboxes are `.Name/`.
    */
   mailDir(user: string): string;
+  /**
+   * Stop the server (every client is disconnected) but keep its mail and config, as a
+   * provider's outage does; `resume()` starts it again on the same ports.
+   */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
   /** Kill every Dovecot process and remove the temp dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -107,15 +113,38 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
         throw startError('startDovecot', err, log);
       }
       // A test that forgets stop() must not hang its process; the watchdog then cleans up.
-      master.unref();
-      for (const stream of [master.stdout, master.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+      const detach = (child: typeof master) => {
+        child.unref();
+        for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+      };
+      detach(master);
+      let group: number | undefined = pgid;
       let stopped: Promise<void> | undefined;
       const stop = () =>
         (stopped ??= (async () => {
           watchdog.release();
-          await stopProcessGroup(pgid, 100);
+          if (group !== undefined) await stopProcessGroup(group, 100);
           await tmp.cleanup();
         })());
+      const halt = async () => {
+        if (group !== undefined) await stopProcessGroup(group, 100);
+        group = undefined;
+      };
+      const resume = async () => {
+        if (group !== undefined) return;
+        const again = spawn('/usr/sbin/dovecot', ['-F', '-c', join(dir, 'dovecot.conf')], { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+        const out = collectOutput(again);
+        if (again.pid === undefined) throw new Error('could not run /usr/sbin/dovecot');
+        watchdog.guard(again.pid);
+        try {
+          await untilGreeted(again, [{ port: imapPort, banner: /^\* OK/ }, { port: lmtpPort, banner: /^220 / }]);
+        } catch (err) {
+          await stopProcessGroup(again.pid, 0);
+          throw startError('dovecot resume', err, out());
+        }
+        detach(again);
+        group = again.pid;
+      };
       return {
         host: HOST,
         imapPort,
@@ -128,6 +157,8 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
         logFile,
         deliver: (user, raw, o) => lmtpDeliver(lmtpPort, checkAddress(user), raw, o?.from ?? ''),
         mailDir: (user) => join(dir, 'mail', checkAddress(user), 'Maildir'),
+        halt,
+        resume,
         stop,
       };
     }

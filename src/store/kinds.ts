@@ -89,3 +89,14 @@ export function liveFlags(meta: EntryMeta): string[] {
     .filter(([, reg]) => reg[0])
     .map(([flag]) => flag);
 }
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  return v;
+}
+
+/** Whether two metas hold the same values, whatever the order of their keys. */
+export function sameMeta(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}

@@ -105,7 +105,7 @@ export class Store {
     this.state = new StateRepo(dbs.state, sealer, hlc);
     this.records = new RecordRepo(dbs.keys, sealer);
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
-    this.index = new UidIndex(dbs.local, indexSealer, this.state);
+    this.index = new UidIndex(dbs.local, indexSealer, this.state, (keys) => this.content.has(keys));
     this.state.onWritten = async (written, origin) => {
       await this.index.applyWritten(written, origin);
       this.#countWrites(written.length);

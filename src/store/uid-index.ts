@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import type { EntryMeta, MailboxMeta } from './kinds.js';
+import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, sameMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
@@ -111,12 +111,26 @@ export class UidIndex extends EventEmitter {
   readonly loadStats = { fromJournal: false, documentsRead: 0 };
   /** State documents that failed to open, by id, with the reason. */
   readonly damaged = new Map<string, string>();
+  /** Replicated entries whose message has not arrived yet, by id, with their feed position. */
+  readonly #waiting = new Map<string, { opened: OpenedState; seq: number | string }>();
+  readonly #hasContent: (messages: string[]) => Promise<Set<string>>;
 
-  constructor(local: PouchDb, sealer: Sealer, state: StateRepo) {
+  /**
+   * `hasContent` says which messages are in the content database: replication brings content
+   * and state separately, so an entry can arrive before its message, and must not be shown
+   * (a FETCH would fail) until the message is there too.
+   */
+  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, hasContent?: (messages: string[]) => Promise<Set<string>>) {
     super();
     this.#local = local;
     this.#sealer = sealer;
     this.#state = state;
+    this.#hasContent = hasContent ?? (async (m) => new Set(m));
+  }
+
+  /** How many replicated entries wait for their message to arrive. */
+  get waitingForContent(): number {
+    return this.#waiting.size;
   }
 
   /**
@@ -273,8 +287,7 @@ export class UidIndex extends EventEmitter {
         this.#documentsRead += got.rows.length;
         for (const row of got.rows) if (row.doc) docs.set(row.id, row.doc);
       }
-      const changes = new Map<string, IndexChange>();
-      const dirty = new Set<string>();
+      const arrived: Array<{ opened: OpenedState; seq: number | string }> = [];
       for (const change of res.results) {
         if (!wanted.has(change.id)) continue;
         const doc = docs.get(change.id);
@@ -294,13 +307,66 @@ export class UidIndex extends EventEmitter {
           continue;
         }
         this.damaged.delete(change.id);
-        this.#apply(opened, changes, dirty);
+        this.#waiting.delete(change.id);
+        arrived.push({ opened: this.#guard(opened), seq: change.seq });
       }
       this.#lastSeq = res.last_seq;
-      this.#sort();
-      await this.#persist(dirty, res.last_seq);
-      for (const c of changes.values()) this.emit('change', c);
+      await this.#applyReady(arrived);
     }
+  }
+
+  /**
+   * A revision that knows less than the index already does (a server replaying an old
+   * revision as the current one) must not turn edits back: every incoming state is merged
+   * with the last one indexed, which a genuine newer revision always dominates (a concurrent
+   * one arrives as a conflict, merged above). The replay is reported and the merge kept; the
+   * next local edit of that document writes the merge back.
+   */
+  #guard(opened: OpenedState): OpenedState {
+    const known = opened.kind === 'entry' ? this.#slots.get(opened.logical)?.state : this.#counters.get(opened.logical)?.state;
+    if (!known || known.rev === opened.rev) return opened;
+    const merged =
+      opened.kind === 'entry' ? mergeEntry(opened.meta as EntryMeta, known.meta as EntryMeta) : mergeMailbox(opened.meta as MailboxMeta, known.meta as MailboxMeta);
+    if (sameMeta(merged, opened.meta)) return opened;
+    this.emit('replayed', { id: opened.id, kind: opened.kind });
+    return { ...opened, meta: merged };
+  }
+
+  /** Apply what has arrived; new entries whose message is not in the store yet wait for it. */
+  async #applyReady(arrived: Array<{ opened: OpenedState; seq: number | string }>): Promise<void> {
+    const unknown = arrived.filter((a) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0]);
+    const present = unknown.length > 0 ? await this.#hasContent([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
+    const changes = new Map<string, IndexChange>();
+    const dirty = new Set<string>();
+    for (const a of arrived) {
+      if (a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !present.has((a.opened.meta as EntryMeta).message) && !(a.opened.meta as EntryMeta).expunged[0]) {
+        this.#waiting.set(a.opened.id, a);
+        continue;
+      }
+      this.#waiting.delete(a.opened.id);
+      this.#apply(a.opened, changes, dirty);
+    }
+    this.#sort();
+    await this.#persist(dirty, this.#cursor());
+    for (const c of changes.values()) this.emit('change', c);
+  }
+
+  /**
+   * The feed position to persist: never past an entry still waiting for its message, so a
+   * restart reads it again (waiting entries are held in memory only).
+   */
+  #cursor(): number | string {
+    let min = Infinity;
+    for (const w of this.#waiting.values()) if (typeof w.seq === 'number') min = Math.min(min, w.seq);
+    return min === Infinity ? this.#lastSeq : min - 1;
+  }
+
+  /** Messages have arrived: show the entries that were waiting for them. */
+  contentArrived(): Promise<void> {
+    if (this.#waiting.size === 0) return Promise.resolve();
+    const run = this.#running.then(() => this.#applyReady([...this.#waiting.values()]));
+    this.#running = run.catch(() => undefined);
+    return run;
   }
 
   #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>): void {

@@ -12,8 +12,9 @@ import { init } from './init.js';
 import { keys } from './keys.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
+import { sync } from './sync.js';
 
-const COMMANDS = { init, serve, status, credentials, keys } satisfies Record<string, Command>;
+const COMMANDS = { init, serve, status, credentials, keys, sync } satisfies Record<string, Command>;
 type Name = keyof typeof COMMANDS;
 
 function overview(): string {

@@ -52,6 +52,10 @@ on first run; \`waxseal credentials\` says where it is, to tell a mail client to
       access: secretAccess(),
       log: (line) => process.stdout.write(`${line}\n`),
     });
+    // Sync trouble is worth a line on the console (ids are keyed hashes, URLs carry no password).
+    daemon.on('log', (event: string, fields: Record<string, unknown>) => {
+      if (event.startsWith('sync.') && event !== 'sync.started') process.stdout.write(`${event} ${JSON.stringify(fields)}\n`);
+    });
     const s = daemon.status();
     const lines = [
       `Waxseal ${s.version} serving ${s.email}`,
@@ -60,6 +64,7 @@ on first run; \`waxseal credentials\` says where it is, to tell a mail client to
       `  store:   ${s.mailboxes.length} mailboxes, ${s.mailboxes.reduce((n, m) => n + m.messages, 0)} messages`,
       `  control: http://127.0.0.1:${daemon.controlPort} (token in ${unlocked.paths.controlToken})`,
       `  IMAP:    ${fmt({ host: (imap ?? unlocked.profile.imap).host, port: s.services.imap?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.imaps?.port ?? '-'}  (login ${s.email}; password: \`waxseal credentials\`)`,
+      `  sync:    ${s.sync.state === 'off' ? 'off' : `${s.sync.state === 'offline' ? 'paused (offline)' : 'replicating'} with ${s.sync.server}`}`,
       `  SMTP:    not built yet (would listen on ${fmt(smtp ?? unlocked.profile.smtp)})`,
       'Ready. Stop with Ctrl+C.',
     ];

@@ -29,7 +29,16 @@ export interface ProfileConfig {
   offline: boolean;
   createdAt: string;
   openpgp: OpenPgpSettings;
+  sync: SyncSettings;
 }
+
+/** Device sync through a CouchDB server; the password is never here (it is sealed in the store). */
+export interface SyncSettings {
+  /** `http(s)://[user@]host[:port][/path]`, or null when this device does not sync. */
+  couchdb: string | null;
+}
+
+export const DEFAULT_SYNC: SyncSettings = { couchdb: null };
 
 /** How mail is sealed and where correspondents' keys are looked for. */
 export interface OpenPgpSettings {
@@ -84,6 +93,7 @@ export function newProfile(opts: { email: string; name?: string; secretStore: Pr
     offline: false,
     createdAt: new Date().toISOString(),
     openpgp: structuredClone(DEFAULT_OPENPGP),
+    sync: structuredClone(DEFAULT_SYNC),
   };
 }
 
@@ -112,6 +122,10 @@ const isOpenPgp: Check = (v) => {
     typeof o.lookupRefreshHours === 'number' && o.lookupRefreshHours >= 0
   );
 };
+const isSync: Check = (v) => {
+  const o = v as SyncSettings;
+  return typeof o === 'object' && o !== null && Object.keys(o).join() === 'couchdb' && (o.couchdb === null || isUrl(o.couchdb));
+};
 const SCHEMA: Record<keyof ProfileConfig, Check> = {
   version: (v) => v === 1,
   profileId: (v) => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v),
@@ -125,6 +139,7 @@ const SCHEMA: Record<keyof ProfileConfig, Check> = {
   offline: isBool,
   createdAt: isString,
   openpgp: isOpenPgp,
+  sync: isSync,
 };
 
 export function parseProfile(text: string, file: string): ProfileConfig {
@@ -142,6 +157,7 @@ export function parseProfile(text: string, file: string): ProfileConfig {
   // a change needs a real migration).
   if (data.imaps === undefined) data.imaps = { ...DEFAULT_IMAPS };
   if (data.openpgp === undefined) data.openpgp = structuredClone(DEFAULT_OPENPGP);
+  if (data.sync === undefined) data.sync = structuredClone(DEFAULT_SYNC);
   for (const [key, check] of Object.entries(SCHEMA)) {
     if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);
   }

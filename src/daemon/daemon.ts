@@ -14,8 +14,11 @@ import { ensureCertificate, type ProfileCertificate } from './certificate.js';
 import { readJson, startControl, type ControlServer } from './control.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
-import type { Keyring } from '../mail/keyring.js';
+import { Keyring } from '../mail/keyring.js';
 import type { UnlockedProfile } from './profile.js';
+import { SyncController, type SyncStatus } from '../sync/controller.js';
+import { withdrawPairing } from '../sync/pairing.js';
+import { checkSyncRequest, configuredServer, pairDevice, setServer, type SyncRequest, type SyncResponse } from './sync.js';
 
 export interface DaemonOptions {
   unlocked: UnlockedProfile;
@@ -35,6 +38,8 @@ export interface DaemonStatus {
   startedAt: string;
   mailboxes: Array<{ name: string; specialUse: string | null; messages: number; unseen: number }>;
   services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number }>;
+  /** Device sync: off (no server set), offline (paused by offline mode), or the controller's view. */
+  sync: SyncStatus | { state: 'off' } | { state: 'offline'; server: string };
 }
 
 export const VERSION = '0.1.0';
@@ -82,6 +87,8 @@ export class Daemon extends EventEmitter {
   #imap: ImapServer | undefined;
   #password = '';
   #certificate: ProfileCertificate | undefined;
+  #sync: SyncController | undefined;
+  readonly #pairTimers = new Set<NodeJS.Timeout>();
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
@@ -118,13 +125,61 @@ export class Daemon extends EventEmitter {
         'GET /v1/status': async () => daemon.status(),
         'GET /v1/credentials': async () => daemon.credentials(),
         'POST /v1/keys': async (req) => keysAction(daemon.keyring, checkKeysRequest(await readJson(req))),
+        'POST /v1/sync': async (req) => daemon.syncAction(checkSyncRequest(await readJson(req))),
       });
+      await daemon.#startSync();
     } catch (err) {
+      await daemon.#sync?.stop();
       await daemon.#imap?.close();
       await store.close();
       throw err;
     }
     return daemon;
+  }
+
+  get #offline(): boolean {
+    return this.#opts.offline ?? this.#opts.unlocked.profile.offline;
+  }
+
+  /** (Re)start replication with the configured server; offline mode leaves it paused. */
+  async #startSync(): Promise<void> {
+    await this.#sync?.stop();
+    this.#sync = undefined;
+    const server = await configuredServer({ unlocked: this.#opts.unlocked, store: this.store });
+    if (!server || this.#offline) return;
+    this.#sync = new SyncController({
+      store: this.store,
+      keys: this.#opts.unlocked.keys,
+      server,
+      mergeRecord: (a, b, kind) => (kind === 'ownkey' ? Keyring.mergeOwn(a as never, b as never) : Keyring.mergePeer(a as never, b as never)),
+      log: (event, fields) => this.emit('log', event, fields),
+    });
+    await this.#sync.start();
+  }
+
+  /** The controller, while replication runs (for tests and the tray app's progress). */
+  get sync(): SyncController | undefined {
+    return this.#sync;
+  }
+
+  async syncAction(req: SyncRequest): Promise<SyncResponse> {
+    const ctx = { unlocked: this.#opts.unlocked, store: this.store };
+    if (req.action === 'set') {
+      const res = await setServer({ ...ctx, url: req.url, password: req.password });
+      await this.#startSync();
+      return res;
+    }
+    const res = await pairDevice({ ...ctx, ttlMinutes: req.ttlMinutes });
+    // The joiner refuses an expired code on its own; removing the offer as well leaves
+    // nothing on the server to attack at leisure.
+    const server = await configuredServer(ctx);
+    const timer = setTimeout(() => {
+      this.#pairTimers.delete(timer);
+      if (server) void withdrawPairing({ server, id: res.id }).catch(() => undefined);
+    }, Date.parse(res.expires) - Date.now());
+    timer.unref();
+    this.#pairTimers.add(timer);
+    return res;
   }
 
   /** A profile without a key of its own (made before keys existed, or one revoked) gets one. */
@@ -163,7 +218,7 @@ export class Daemon extends EventEmitter {
       email: profile.email,
       dataDir: paths.dir,
       secretStore: profile.secretStore,
-      offline: this.#opts.offline ?? profile.offline,
+      offline: this.#offline,
       startedAt: this.#startedAt.toISOString(),
       mailboxes: this.store.mailboxes().map((m) => {
         let unseen = 0;
@@ -176,10 +231,14 @@ export class Daemon extends EventEmitter {
         imaps: this.#imap?.tlsPort ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.tlsPort } : { state: 'stopped' },
         smtp: { state: 'not-built' },
       },
+      sync: this.#sync ? this.#sync.status() : profile.sync.couchdb ? { state: 'offline', server: profile.sync.couchdb } : { state: 'off' },
     };
   }
 
   async stop(): Promise<void> {
+    for (const t of this.#pairTimers) clearTimeout(t);
+    await this.#sync?.stop();
+    this.#sync = undefined;
     await this.#imap?.close();
     this.#imap = undefined;
     await this.#control?.close();

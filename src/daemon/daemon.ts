@@ -26,6 +26,8 @@ export interface DaemonOptions {
   imaps?: Endpoint;
   smtp?: Endpoint;
   offline?: boolean;
+  /** Replication tuning (tests shorten the backoff so a restarted server is found quickly). */
+  sync?: { backoffMinMs?: number; backoffMaxMs?: number; batchSize?: number };
 }
 
 export interface DaemonStatus {
@@ -153,6 +155,7 @@ export class Daemon extends EventEmitter {
       server,
       mergeRecord: (a, b, kind) => (kind === 'ownkey' ? Keyring.mergeOwn(a as never, b as never) : Keyring.mergePeer(a as never, b as never)),
       log: (event, fields) => this.emit('log', event, fields),
+      ...this.#opts.sync,
     });
     await this.#sync.start();
   }

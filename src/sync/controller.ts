@@ -142,7 +142,7 @@ export class SyncController extends EventEmitter {
       back_off_function: (prev: number) => (prev ? Math.min(prev * 2, max) : min),
     };
     const target = rep.dir === 'pull' ? guardedTarget({ db: local, name: rep.db, sealer: this.#sealer, onRefused: (r) => this.#refuse(r) }) : remote;
-    const handle = PouchDB.replicate(rep.dir === 'pull' ? remote : local, target, options);
+    const handle = PouchDB.replicate(rep.dir === 'pull' ? quietInfo(remote) : local, target, options);
     rep.handle = handle;
     handle.on('change', (info) => void this.#changed(rep, info as { docs_written: number; docs?: Array<{ _id: string }> }));
     handle.on('active', () => this.#phase(rep, 'active'));
@@ -269,6 +269,22 @@ export class SyncController extends EventEmitter {
     await Promise.all(handles.map((h) => Promise.resolve(h).catch(() => undefined)));
     await Promise.all([...this.#remotes.values()].map((r) => r.close().catch(() => undefined)));
   }
+}
+
+/**
+ * The remote as a replication source, with an info() that cannot reject: PouchDB's replicator
+ * calls the source's info() after each batch without handling a failure, so a server going
+ * away at that moment became an unhandled rejection, which ends a Node process.
+ */
+function quietInfo(db: PouchDb): PouchDb {
+  const info = () => db.info().catch(() => ({ doc_count: 0, update_seq: 0 }));
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'info') return info;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** A replication error in words; PouchDB's errors are objects of several shapes. */

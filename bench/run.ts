@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   store: () => import('./store.js'),
   imap: () => import('./imap.js'),
   openpgp: () => import('./openpgp.js'),
+  sync: () => import('./sync.js'),
 };
 
 const args = process.argv.slice(2);

@@ -34,6 +34,12 @@ export interface IndexedMailbox {
   entries: Map<number, IndexedEntry>;
 }
 
+/** What the index needs to know of the content database. */
+export interface IndexContent {
+  has(messages: string[]): Promise<Set<string>>;
+  docId(message: string): string;
+}
+
 export interface IndexChange {
   mailbox: string;
   added: number[];
@@ -113,19 +119,21 @@ export class UidIndex extends EventEmitter {
   readonly damaged = new Map<string, string>();
   /** Replicated entries whose message has not arrived yet, by id, with their feed position. */
   readonly #waiting = new Map<string, { opened: OpenedState; seq: number | string }>();
-  readonly #hasContent: (messages: string[]) => Promise<Set<string>>;
+  /** The same, by the id of the message document they wait for. */
+  readonly #waitingFor = new Map<string, Set<string>>();
+  readonly #content: IndexContent;
 
   /**
-   * `hasContent` says which messages are in the content database: replication brings content
+   * `content` says which messages are in the content database: replication brings content
    * and state separately, so an entry can arrive before its message, and must not be shown
    * (a FETCH would fail) until the message is there too.
    */
-  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, hasContent?: (messages: string[]) => Promise<Set<string>>) {
+  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent) {
     super();
     this.#local = local;
     this.#sealer = sealer;
     this.#state = state;
-    this.#hasContent = hasContent ?? (async (m) => new Set(m));
+    this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
   }
 
   /** How many replicated entries wait for their message to arrive. */
@@ -307,7 +315,7 @@ export class UidIndex extends EventEmitter {
           continue;
         }
         this.damaged.delete(change.id);
-        this.#waiting.delete(change.id);
+        this.#unwait(change.id);
         arrived.push({ opened: this.#guard(opened), seq: change.seq });
       }
       this.#lastSeq = res.last_seq;
@@ -335,15 +343,18 @@ export class UidIndex extends EventEmitter {
   /** Apply what has arrived; new entries whose message is not in the store yet wait for it. */
   async #applyReady(arrived: Array<{ opened: OpenedState; seq: number | string }>): Promise<void> {
     const unknown = arrived.filter((a) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0]);
-    const present = unknown.length > 0 ? await this.#hasContent([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
+    const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
     const changes = new Map<string, IndexChange>();
     const dirty = new Set<string>();
     for (const a of arrived) {
-      if (a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !present.has((a.opened.meta as EntryMeta).message) && !(a.opened.meta as EntryMeta).expunged[0]) {
+      const message = (a.opened.meta as EntryMeta).message;
+      if (a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !present.has(message) && !(a.opened.meta as EntryMeta).expunged[0]) {
         this.#waiting.set(a.opened.id, a);
+        const doc = this.#content.docId(message);
+        this.#waitingFor.set(doc, (this.#waitingFor.get(doc) ?? new Set()).add(a.opened.id));
         continue;
       }
-      this.#waiting.delete(a.opened.id);
+      this.#unwait(a.opened.id);
       this.#apply(a.opened, changes, dirty);
     }
     this.#sort();
@@ -361,10 +372,26 @@ export class UidIndex extends EventEmitter {
     return min === Infinity ? this.#lastSeq : min - 1;
   }
 
-  /** Messages have arrived: show the entries that were waiting for them. */
-  contentArrived(): Promise<void> {
+  #unwait(id: string): void {
+    const w = this.#waiting.get(id);
+    if (!w) return;
+    this.#waiting.delete(id);
+    const doc = this.#content.docId((w.opened.meta as EntryMeta).message);
+    this.#waitingFor.get(doc)?.delete(id);
+    if (this.#waitingFor.get(doc)?.size === 0) this.#waitingFor.delete(doc);
+  }
+
+  /**
+   * Message documents have arrived (their ids, as written): show the entries that were
+   * waiting for them. Without ids, every waiting entry is checked again.
+   */
+  contentArrived(docIds?: string[]): Promise<void> {
     if (this.#waiting.size === 0) return Promise.resolve();
-    const run = this.#running.then(() => this.#applyReady([...this.#waiting.values()]));
+    const run = this.#running.then(() => {
+      if (!docIds) return this.#applyReady([...this.#waiting.values()]);
+      const ready = docIds.flatMap((d) => [...(this.#waitingFor.get(d) ?? [])]).map((id) => this.#waiting.get(id)!);
+      return ready.length > 0 ? this.#applyReady(ready) : undefined;
+    });
     this.#running = run.catch(() => undefined);
     return run;
   }

@@ -7,7 +7,8 @@
  *
  * What is refused, per database:
  *  - content: anything that does not open (AES-GCM with the id as associated data, kind and
- *    logical id re-derived), a part whose bytes do not match its content key, any revision
+ *    logical id re-derived; a part's bytes are checked against its content key when read,
+ *    and only a holder of the key could have sealed a mismatch), any revision
  *    other than the one derived from the id (content is immutable: a second revision, a
  *    deletion, can only come from the server), a document of a state or key kind;
  *  - state, keys: anything that does not open or is of another database's kind. Deletions
@@ -34,7 +35,6 @@ export function refuseReason(db: ReplicatedDb, doc: PouchDocument, sealer: Seale
   try {
     const opened = sealer.open(doc as unknown as SealedDoc);
     if (!KINDS[db].includes(opened.kind)) return `a ${opened.kind} does not belong in ${db}`;
-    if (opened.kind === 'part' && sealer.contentKey(opened.blob) !== opened.logical) return 'part does not match its content key';
   } catch (err) {
     return errorMessage(err);
   }

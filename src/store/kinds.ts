@@ -106,3 +106,12 @@ function canonical(v: unknown): unknown {
 export function sameMeta(a: unknown, b: unknown): boolean {
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
+
+/**
+ * `incoming` merged with the state last known: `incoming` itself when it already holds all
+ * that is known (the usual case), else the merge (it lacked something: a replay).
+ */
+export function mergeKnown<M extends MailboxMeta | EntryMeta>(incoming: M, known: M): M {
+  const merged = ('flags' in incoming ? mergeEntry(incoming, known as EntryMeta) : mergeMailbox(incoming as MailboxMeta, known as MailboxMeta)) as M;
+  return sameMeta(merged, incoming) ? incoming : merged;
+}

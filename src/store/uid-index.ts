@@ -8,10 +8,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, sameMeta } from './kinds.js';
+import { type EntryMeta, type MailboxMeta, mergeKnown } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
+import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
+
+export type { IndexContent } from './waiting.js';
 
 export interface IndexedEntry {
   id: string;
@@ -32,12 +35,6 @@ export interface IndexedMailbox {
   highestModseq: number;
   /** Live entries by UID, ascending. */
   entries: Map<number, IndexedEntry>;
-}
-
-/** What the index needs to know of the content database. */
-export interface IndexContent {
-  has(messages: string[]): Promise<Set<string>>;
-  docId(message: string): string;
 }
 
 export interface IndexChange {
@@ -117,10 +114,7 @@ export class UidIndex extends EventEmitter {
   readonly loadStats = { fromJournal: false, documentsRead: 0 };
   /** State documents that failed to open, by id, with the reason. */
   readonly damaged = new Map<string, string>();
-  /** Replicated entries whose message has not arrived yet, by id, with their feed position. */
-  readonly #waiting = new Map<string, { opened: OpenedState; seq: number | string }>();
-  /** The same, by the id of the message document they wait for. */
-  readonly #waitingFor = new Map<string, Set<string>>();
+  readonly #waiting = new WaitingEntries();
   readonly #content: IndexContent;
 
   /**
@@ -295,7 +289,7 @@ export class UidIndex extends EventEmitter {
         this.#documentsRead += got.rows.length;
         for (const row of got.rows) if (row.doc) docs.set(row.id, row.doc);
       }
-      const arrived: Array<{ opened: OpenedState; seq: number | string }> = [];
+      const arrived: Waiting[] = [];
       for (const change of res.results) {
         if (!wanted.has(change.id)) continue;
         const doc = docs.get(change.id);
@@ -315,7 +309,7 @@ export class UidIndex extends EventEmitter {
           continue;
         }
         this.damaged.delete(change.id);
-        this.#unwait(change.id);
+        this.#waiting.release(change.id);
         arrived.push({ opened: this.#guard(opened), seq: change.seq });
       }
       this.#lastSeq = res.last_seq;
@@ -333,15 +327,14 @@ export class UidIndex extends EventEmitter {
   #guard(opened: OpenedState): OpenedState {
     const known = opened.kind === 'entry' ? this.#slots.get(opened.logical)?.state : this.#counters.get(opened.logical)?.state;
     if (!known || known.rev === opened.rev) return opened;
-    const merged =
-      opened.kind === 'entry' ? mergeEntry(opened.meta as EntryMeta, known.meta as EntryMeta) : mergeMailbox(opened.meta as MailboxMeta, known.meta as MailboxMeta);
-    if (sameMeta(merged, opened.meta)) return opened;
+    const merged = mergeKnown(opened.meta, known.meta);
+    if (merged === opened.meta) return opened;
     this.emit('replayed', { id: opened.id, kind: opened.kind });
     return { ...opened, meta: merged };
   }
 
   /** Apply what has arrived; new entries whose message is not in the store yet wait for it. */
-  async #applyReady(arrived: Array<{ opened: OpenedState; seq: number | string }>): Promise<void> {
+  async #applyReady(arrived: Waiting[]): Promise<void> {
     const unknown = arrived.filter((a) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0]);
     const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
     const changes = new Map<string, IndexChange>();
@@ -349,36 +342,15 @@ export class UidIndex extends EventEmitter {
     for (const a of arrived) {
       const message = (a.opened.meta as EntryMeta).message;
       if (a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !present.has(message) && !(a.opened.meta as EntryMeta).expunged[0]) {
-        this.#waiting.set(a.opened.id, a);
-        const doc = this.#content.docId(message);
-        this.#waitingFor.set(doc, (this.#waitingFor.get(doc) ?? new Set()).add(a.opened.id));
+        this.#waiting.hold(a, this.#content.docId(message));
         continue;
       }
-      this.#unwait(a.opened.id);
+      this.#waiting.release(a.opened.id);
       this.#apply(a.opened, changes, dirty);
     }
     this.#sort();
-    await this.#persist(dirty, this.#cursor());
+    await this.#persist(dirty, this.#waiting.cursor(this.#lastSeq));
     for (const c of changes.values()) this.emit('change', c);
-  }
-
-  /**
-   * The feed position to persist: never past an entry still waiting for its message, so a
-   * restart reads it again (waiting entries are held in memory only).
-   */
-  #cursor(): number | string {
-    let min = Infinity;
-    for (const w of this.#waiting.values()) if (typeof w.seq === 'number') min = Math.min(min, w.seq);
-    return min === Infinity ? this.#lastSeq : min - 1;
-  }
-
-  #unwait(id: string): void {
-    const w = this.#waiting.get(id);
-    if (!w) return;
-    this.#waiting.delete(id);
-    const doc = this.#content.docId((w.opened.meta as EntryMeta).message);
-    this.#waitingFor.get(doc)?.delete(id);
-    if (this.#waitingFor.get(doc)?.size === 0) this.#waitingFor.delete(doc);
   }
 
   /**
@@ -388,8 +360,7 @@ export class UidIndex extends EventEmitter {
   contentArrived(docIds?: string[]): Promise<void> {
     if (this.#waiting.size === 0) return Promise.resolve();
     const run = this.#running.then(() => {
-      if (!docIds) return this.#applyReady([...this.#waiting.values()]);
-      const ready = docIds.flatMap((d) => [...(this.#waitingFor.get(d) ?? [])]).map((id) => this.#waiting.get(id)!);
+      const ready = this.#waiting.for(docIds);
       return ready.length > 0 ? this.#applyReady(ready) : undefined;
     });
     this.#running = run.catch(() => undefined);

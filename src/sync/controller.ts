@@ -180,6 +180,9 @@ export class SyncController extends EventEmitter {
     } else rep.error = undefined;
     if (phase === 'idle') {
       this.#lastSyncAt = new Date().toISOString();
+      // Caught up: whatever the source holds now is what the next pending count starts from.
+      const source = rep.dir === 'push' ? this.#opts.store.replicated()[rep.db] : this.#remotes.get(rep.db);
+      void source?.info().then((i) => (rep.checkpoint = seqNumber(i.update_seq)), () => undefined);
       // A safety net under the per-batch hand-over: caught up, nothing should still wait.
       if (rep.dir === 'pull' && this.#opts.store.index.waitingForContent > 0) void this.#opts.store.index.contentArrived().catch(() => undefined);
       if (!this.#firstDone && this.#reps.every((r) => r.dir === 'push' || r.phase === 'idle')) {
@@ -227,7 +230,7 @@ export class SyncController extends EventEmitter {
   status(): SyncStatus {
     let pending = 0;
     for (const rep of this.#reps) {
-      if (rep.phase === 'idle') continue;
+      if (rep.phase === 'idle' || rep.phase === 'starting') continue;
       pending += Math.max(0, (this.#sourceSeq.get(`${rep.db}:${rep.dir}`) ?? 0) - (rep.checkpoint ?? 0));
     }
     const waitingForContent = this.#opts.store.index.waitingForContent;

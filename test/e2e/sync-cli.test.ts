@@ -110,3 +110,16 @@ test('status shows sync while the daemon replicates', async () => {
     await new Promise((r) => child.once('exit', r));
   }
 });
+
+test('offline mode pauses sync, and status says so', async () => {
+  const child = startCli(['serve', ...EPHEMERAL, '--offline', '--data-dir', a], envA());
+  try {
+    const printed = await waitForOutput(child, 'Ready.');
+    assert.match(printed, /sync: +paused \(offline\) with http:\/\/127\.0\.0\.1/);
+    const s = await runCli(['status', '--json', '--data-dir', a], envA());
+    assert.deepEqual(JSON.parse(s.stdout).daemon.sync, { state: 'offline', server: couch.url });
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+});

@@ -169,6 +169,10 @@ test('edits made while apart converge on both devices by the documented merge, l
     onA.release();
   }
   await ca.mailboxRename('Work', 'Projects'); // 3. A renames Work, B adds a message to it
+  await until('A counts its edits as pending while the server is away', () => {
+    const s = a.status().sync;
+    return s.state === 'error' && 'pending' in s && s.pending > 0;
+  }, 30_000);
   const onB = await cb.getMailboxLock('INBOX');
   try {
     await cb.messageFlagsAdd(await uidOf(cb, 0), ['$Important'], { uid: true });

@@ -333,20 +333,34 @@ export class UidIndex extends EventEmitter {
     return { ...opened, meta: merged };
   }
 
-  /** Apply what has arrived; new entries whose message is not in the store yet wait for it. */
+  /**
+   * Apply what has arrived. A new entry whose message is not in the store yet waits for it;
+   * an entry whose mailbox has not arrived (its document changed later, so it comes later in
+   * the feed) waits for the mailbox. Both are released as what they wait for is applied.
+   */
   async #applyReady(arrived: Waiting[]): Promise<void> {
-    const unknown = arrived.filter((a) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0]);
-    const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
     const changes = new Map<string, IndexChange>();
     const dirty = new Set<string>();
-    for (const a of arrived) {
-      const message = (a.opened.meta as EntryMeta).message;
-      if (a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !present.has(message) && !(a.opened.meta as EntryMeta).expunged[0]) {
-        this.#waiting.hold(a, this.#content.docId(message));
-        continue;
+    const isNew = (a: Waiting) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0];
+    for (let batch = arrived; batch.length > 0; ) {
+      const unknown = batch.filter(isNew);
+      const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
+      const next: Waiting[] = [];
+      for (const a of batch) {
+        const meta = a.opened.meta as EntryMeta;
+        if (a.opened.kind === 'entry' && !this.#mailboxes.has(meta.mailbox)) {
+          this.#waiting.hold(a, `mailbox:${meta.mailbox}`);
+          continue;
+        }
+        if (isNew(a) && !present.has(meta.message)) {
+          this.#waiting.hold(a, this.#content.docId(meta.message));
+          continue;
+        }
+        this.#waiting.release(a.opened.id);
+        this.#apply(a.opened, changes, dirty);
+        if (a.opened.kind === 'mailbox') next.push(...this.#waiting.for([`mailbox:${a.opened.logical}`]));
       }
-      this.#waiting.release(a.opened.id);
-      this.#apply(a.opened, changes, dirty);
+      batch = next;
     }
     this.#sort();
     await this.#persist(dirty, this.#waiting.cursor(this.#lastSeq));

@@ -1,6 +1,7 @@
 /**
- * Replicated entries that arrived before their message: held out of the UID index (a FETCH
- * would fail) until the message document is written, found again by that document's id.
+ * Replicated entries that arrived before their message or their mailbox: held out of the UID
+ * index (a FETCH would fail) until the message document (or the mailbox) is written, found
+ * again by that document's id (or `mailbox:` and the mailbox's logical id).
  * Held in memory only; the index never persists a feed position past the oldest of them,
  * so a restart reads them again.
  */

@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ main(args: string[]): Promise<void
   openpgp: () => import('./openpgp.js'),
   smtp: () => import('./smtp.js'),
   ingest: () => import('./ingest.js'),
+  sync: () => import('./sync.js'),
 };
 
 const args = process.argv.slice(2);

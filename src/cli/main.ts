@@ -14,8 +14,9 @@ import { keys } from './keys.js';
 import { offline } from './offline.js';
 import { serve } from './serve.js';
 import { status } from './status.js';
+import { sync } from './sync.js';
 
-const COMMANDS = { init, serve, status, credentials, keys, account, offline } satisfies Record<string, Command>;
+const COMMANDS = { init, serve, status, credentials, keys, account, offline, sync } satisfies Record<string, Command>;
 type Name = keyof typeof COMMANDS;
 
 function overview(): string {

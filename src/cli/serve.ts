@@ -59,6 +59,10 @@ all network use until started without it.`,
       access: secretAccess(),
       log: (line) => process.stdout.write(`${line}\n`),
     });
+    // Sync trouble is worth a line on the console (ids are keyed hashes, URLs carry no password).
+    daemon.on('log', (event: string, fields: Record<string, unknown>) => {
+      if (event.startsWith('sync.') && event !== 'sync.started') process.stdout.write(`${event} ${JSON.stringify(fields)}\n`);
+    });
     const s = daemon.status();
     const lines = [
       `Waxseal ${s.version} serving ${s.email}`,
@@ -70,6 +74,7 @@ all network use until started without it.`,
       `  SMTP:    ${fmt({ host: (smtp ?? unlocked.profile.smtp).host, port: s.services.smtp?.port ?? 0 })} (STARTTLS), TLS on port ${s.services.smtps?.port ?? '-'}  (same login)`,
       `  sending: ${s.outbox?.relay === 'provider' ? 'through your provider' : 'no provider configured: mail to yourself is delivered locally, other mail bounces'}${s.offline ? ' (offline: queued)' : ''}`,
       `  fetch:   ${s.account ? `${s.account.user} at ${s.account.imap}${s.offline ? ' (offline: not connecting)' : ''}` : s.services.upstream?.note ?? 'no provider account'}`,
+      `  sync:    ${s.sync.state === 'off' ? 'off' : `${s.sync.state === 'offline' ? 'paused (offline)' : 'replicating'} with ${s.sync.server}`}`,
       'Ready. Stop with Ctrl+C.',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

@@ -18,7 +18,7 @@ export const status: Command = {
     const data = { email: profile.email, dataDir, secretStore: profile.secretStore, running: live !== undefined, daemon: live ?? null };
     out(Boolean(v.json), data, () => {
       const lines = [`Profile ${profile.email} (${dataDir})`, `  secret: ${profile.secretStore}`];
-      if (!live) return [...lines, '  daemon: not running (start it with `waxseal serve`)'].join('\n');
+      if (!live) return [...lines, `  sync: ${profile.sync.couchdb ?? 'off'}`, '  daemon: not running (start it with `waxseal serve`)'].join('\n');
       lines.push(`  daemon: running, pid ${live.pid}, since ${live.startedAt}${live.offline ? ', offline' : ''}`);
       for (const [name, s] of Object.entries(live.services)) {
         lines.push(`  ${name}: ${s.state}${s.port ? ` on ${s.host}:${s.port}` : ''}${s.note ? ` (${s.note})` : ''}`);
@@ -30,6 +30,7 @@ export const status: Command = {
       }
       if (live.account) lines.push(`  account: ${live.account.user} at ${live.account.imap}; after fetching: ${live.account.afterIngest}`);
       if (live.upstream) lines.push(`  fetching: ${upstreamLine(live.upstream)}`);
+      lines.push(`  sync: ${syncLine(live.sync)}`);
       for (const m of live.mailboxes) lines.push(`  ${m.name.padEnd(12)} ${String(m.messages).padStart(6)} messages, ${m.unseen} unseen`);
       return lines.join('\n');
     });
@@ -51,4 +52,16 @@ function upstreamLine(u: NonNullable<DaemonStatus['upstream']>): string {
   if (u.lastError) parts.push(`last error: ${u.lastError}`);
   if (u.retryAt) parts.push(`retrying at ${u.retryAt}`);
   return parts.join(', ');
+}
+
+function syncLine(s: DaemonStatus['sync']): string {
+  if (s.state === 'off') return 'off (`waxseal sync set --couchdb URL`)';
+  if (s.state === 'offline') return `offline (paused), server ${s.server}`;
+  const parts = [`${s.state}, server ${s.server}`];
+  if (s.pending > 0) parts.push(`${s.pending} change(s) pending`);
+  if (s.firstReplication) parts.push(`first sync ${s.firstReplication.done} of ${s.firstReplication.total} documents`);
+  if (s.waitingForContent > 0) parts.push(`${s.waitingForContent} message(s) still arriving`);
+  if (s.error) parts.push(`error: ${s.error}`);
+  if (s.refusedTotal > 0) parts.push(`${s.refusedTotal} document(s) from the server refused as damaged or tampered with`);
+  return parts.join('; ');
 }

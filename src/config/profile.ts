@@ -34,7 +34,16 @@ export interface ProfileConfig {
   openpgp: OpenPgpSettings;
   /** The mail provider account (`waxseal account set`); null until one is set. */
   account: AccountSettings | null;
+  sync: SyncSettings;
 }
+
+/** Device sync through a CouchDB server; the password is never here (it is sealed in the store). */
+export interface SyncSettings {
+  /** `http(s)://[user@]host[:port][/path]`, or null when this device does not sync. */
+  couchdb: string | null;
+}
+
+export const DEFAULT_SYNC: SyncSettings = { couchdb: null };
 
 /** How mail is sealed and where correspondents' keys are looked for. */
 export interface OpenPgpSettings {
@@ -93,6 +102,7 @@ export function newProfile(opts: { email: string; name?: string; secretStore: Pr
     createdAt: new Date().toISOString(),
     openpgp: structuredClone(DEFAULT_OPENPGP),
     account: null,
+    sync: structuredClone(DEFAULT_SYNC),
   };
 }
 
@@ -149,6 +159,10 @@ const isAccount: Check = (v) => {
   );
 };
 
+const isSync: Check = (v) => {
+  const o = v as SyncSettings;
+  return typeof o === 'object' && o !== null && Object.keys(o).join() === 'couchdb' && (o.couchdb === null || isUrl(o.couchdb));
+};
 const SCHEMA: Record<keyof ProfileConfig, Check> = {
   version: (v) => v === 1,
   profileId: (v) => typeof v === 'string' && /^[0-9a-f]{16}$/.test(v),
@@ -164,6 +178,7 @@ const SCHEMA: Record<keyof ProfileConfig, Check> = {
   createdAt: isString,
   openpgp: isOpenPgp,
   account: isAccount,
+  sync: isSync,
 };
 
 export function parseProfile(text: string, file: string): ProfileConfig {
@@ -183,6 +198,7 @@ export function parseProfile(text: string, file: string): ProfileConfig {
   if (data.smtps === undefined) data.smtps = { ...DEFAULT_SMTPS };
   if (data.openpgp === undefined) data.openpgp = structuredClone(DEFAULT_OPENPGP);
   if (data.account === undefined) data.account = null;
+  if (data.sync === undefined) data.sync = structuredClone(DEFAULT_SYNC);
   for (const [key, check] of Object.entries(SCHEMA)) {
     if (!check(data[key])) throw new WaxsealError('ECONFIG', `${file}: setting "${key}" is missing or has a wrong value`);
   }

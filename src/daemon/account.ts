@@ -7,7 +7,7 @@
  * root secret. WAXSEAL_UPSTREAM_PASSWORD, when set, is used instead of either and not stored
  * by the daemon.
  */
-import { writeProfile, type ProfileConfig } from '../config/profile.js';
+import { readProfile, writeProfile, type ProfileConfig } from '../config/profile.js';
 import type { ProfilePaths } from '../config/paths.js';
 import type { AccountSettings, AfterIngest, ServerSettings } from '../model/account.js';
 import type { Keychain } from '../secrets/keychain.js';
@@ -81,7 +81,8 @@ export async function setAccount(opts: { paths: ProfilePaths; profile: ProfileCo
   const { account, password } = opts.request;
   await checkLogin({ server: account.imap, user: account.user, password });
   await saveUpstreamPassword({ profile: opts.profile, store: opts.store, keychain: opts.keychain }, password);
-  const profile: ProfileConfig = { ...opts.profile, account };
+  // Fresh from disk: another setting (sync) may have been saved since this daemon started.
+  const profile: ProfileConfig = { ...readProfile(opts.paths.config), account };
   writeProfile(opts.paths.config, profile);
   return profile;
 }

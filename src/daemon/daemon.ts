@@ -24,7 +24,7 @@ import type { Relay } from '../outbox/port.js';
 import { startSubmissionServer, type SubmissionServer } from '../smtp/server.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
-import type { Keyring } from '../mail/keyring.js';
+import { Keyring } from '../mail/keyring.js';
 import type { UnlockedProfile } from './profile.js';
 import type { ProfileConfig } from '../config/profile.js';
 import type { Keychain } from '../secrets/keychain.js';
@@ -32,6 +32,9 @@ import { StoreUpstreamSink } from '../mail/upstream-sink.js';
 import { Fetcher } from '../upstream/fetcher.js';
 import type { UpstreamStatus } from '../upstream/port.js';
 import { checkAccountRequest, readUpstreamPassword, setAccount } from './account.js';
+import { SyncController, type SyncStatus } from '../sync/controller.js';
+import { withdrawPairing } from '../sync/pairing.js';
+import { checkSyncRequest, configuredServer, pairDevice, setServer, type SyncRequest, type SyncResponse } from './sync.js';
 
 export interface DaemonOptions {
   unlocked: UnlockedProfile;
@@ -40,7 +43,7 @@ export interface DaemonOptions {
   smtp?: Endpoint;
   smtps?: Endpoint;
   offline?: boolean;
-  /** The provider's submission server; absent = the embedded default (local delivery only). */
+  /** The provider's submission server for tests; normally it comes from the profile's account. */
   upstreamSmtp?: SmtpRelayOptions;
   /** Where running daemons find each other (default: the user's runtime dir). */
   registryDir?: string;
@@ -50,6 +53,8 @@ export interface DaemonOptions {
   keychain?: Keychain;
   /** Upstream retry timing (tests make it short). */
   upstreamBackoffMs?: number;
+  /** Replication tuning (tests shorten the backoff so a restarted server is found quickly). */
+  sync?: { backoffMinMs?: number; backoffMaxMs?: number; batchSize?: number };
 }
 
 export interface DaemonStatus {
@@ -66,6 +71,8 @@ export interface DaemonStatus {
   /** The provider account (no password) and what fetching from it is doing. */
   account: { user: string; imap: string; smtp: string; afterIngest: string } | null;
   upstream: UpstreamStatus | null;
+  /** Device sync: off (no server set), offline (paused by offline mode), or the controller's view. */
+  sync: SyncStatus | { state: 'off' } | { state: 'offline'; server: string };
 }
 
 export const VERSION = '0.1.0';
@@ -126,6 +133,8 @@ export class Daemon extends EventEmitter {
   #offline: boolean;
   #fetcher: Fetcher | undefined;
   #upstreamNote: string | undefined;
+  #sync: SyncController | undefined;
+  readonly #pairTimers = new Set<NodeJS.Timeout>();
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
@@ -174,9 +183,12 @@ export class Daemon extends EventEmitter {
         },
         'POST /v1/account': async (req) => daemon.setAccount(checkAccountRequest(await readJson(req))),
         'POST /v1/offline': async (req) => daemon.setOffline(checkOfflineRequest(await readJson(req))),
+        'POST /v1/sync': async (req) => daemon.syncAction(checkSyncRequest(await readJson(req))),
       });
       await daemon.#startFetcher();
+      await daemon.#startSync();
     } catch (err) {
+      await daemon.#sync?.stop();
       await daemon.#smtp?.close();
       await daemon.#outbox?.stop();
       await daemon.#fetcher?.stop();
@@ -368,7 +380,51 @@ export class Daemon extends EventEmitter {
     await this.#fetcher?.setOffline(offline);
     this.#outbox?.setOffline(offline);
     if (!offline) this.#probeSize();
+    // Device sync pauses with everything else, and resumes where it stood.
+    await this.#startSync();
     return { offline };
+  }
+
+  /** (Re)start replication with the configured server; offline mode leaves it paused. */
+  async #startSync(): Promise<void> {
+    await this.#sync?.stop();
+    this.#sync = undefined;
+    const server = await configuredServer({ unlocked: this.#opts.unlocked, store: this.store });
+    if (!server || this.#offline) return;
+    this.#sync = new SyncController({
+      store: this.store,
+      keys: this.#opts.unlocked.keys,
+      server,
+      mergeRecord: (a, b, kind) => (kind === 'ownkey' ? Keyring.mergeOwn(a as never, b as never) : Keyring.mergePeer(a as never, b as never)),
+      log: (event, fields) => this.emit('log', event, fields),
+      ...this.#opts.sync,
+    });
+    await this.#sync.start();
+  }
+
+  /** The controller, while replication runs (for tests and the tray app's progress). */
+  get sync(): SyncController | undefined {
+    return this.#sync;
+  }
+
+  async syncAction(req: SyncRequest): Promise<SyncResponse> {
+    const ctx = { unlocked: this.#opts.unlocked, store: this.store };
+    if (req.action === 'set') {
+      const res = await setServer({ ...ctx, url: req.url, password: req.password });
+      await this.#startSync();
+      return res;
+    }
+    const res = await pairDevice({ ...ctx, ttlMinutes: req.ttlMinutes });
+    // The joiner refuses an expired code on its own; removing the offer as well leaves
+    // nothing on the server to attack at leisure.
+    const server = await configuredServer(ctx);
+    const timer = setTimeout(() => {
+      this.#pairTimers.delete(timer);
+      if (server) void withdrawPairing({ server, id: res.id }).catch(() => undefined);
+    }, Date.parse(res.expires) - Date.now());
+    timer.unref();
+    this.#pairTimers.add(timer);
+    return res;
   }
 
   /** A profile without a key of its own (made before keys existed, or one revoked) gets one. */
@@ -428,6 +484,7 @@ export class Daemon extends EventEmitter {
       ...(this.#outboxStatus ? { outbox: this.#outboxStatus } : {}),
       account: accountSummary(this.#profile),
       upstream: this.#fetcher?.status() ?? null,
+      sync: this.#sync ? this.#sync.status() : profile.sync.couchdb ? { state: 'offline', server: profile.sync.couchdb } : { state: 'off' },
     };
   }
 
@@ -439,6 +496,9 @@ export class Daemon extends EventEmitter {
     this.#outbox = undefined;
     await this.#fetcher?.stop();
     this.#fetcher = undefined;
+    for (const t of this.#pairTimers) clearTimeout(t);
+    await this.#sync?.stop();
+    this.#sync = undefined;
     await this.#imap?.close();
     this.#imap = undefined;
     await this.#control?.close();

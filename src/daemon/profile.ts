@@ -34,6 +34,8 @@ export interface UnlockedProfile {
   paths: ProfilePaths;
   profile: ProfileConfig;
   keys: DerivedKeys;
+  /** The root secret itself: only pairing a new device needs it. */
+  root: Buffer;
 }
 
 function location(paths: ProfilePaths, profileId: string, access: SecretAccess) {
@@ -61,12 +63,12 @@ export async function initProfile(opts: { dataDir: string; email: string; name?:
     throw err;
   }
   writeProfile(paths.config, profile);
-  return { paths, profile, keys };
+  return { paths, profile, keys, root: secret };
 }
 
 export async function unlockProfile(opts: { dataDir: string } & SecretAccess): Promise<UnlockedProfile> {
   const paths = profilePaths(opts.dataDir);
   const profile = readProfile(paths.config);
   const secret = await unlockRootSecret(location(paths, profile.profileId, opts), profile.secretStore);
-  return { paths, profile, keys: deriveKeys(secret) };
+  return { paths, profile, keys: deriveKeys(secret), root: secret };
 }

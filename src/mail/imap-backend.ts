@@ -306,12 +306,17 @@ class StoreMailbox implements OpenMailbox {
     return { uidValidity: target.uidValidity, mapping: copied.map((c, i) => [entries[i]!.uid, c.uid!]) };
   }
 
-  /** Copy, then expunge the originals: a crash in between duplicates, never loses. */
+  /**
+   * Copy, then expunge the originals: a crash in between duplicates, never loses. Each
+   * original remembers its copy, so flags another device changes meanwhile follow it.
+   */
   async move(uids: number[], dest: string): Promise<{ uidValidity: number; mapping: Array<[number, number]> }> {
-    const result = await this.copy(uids, dest);
-    const moved = new Set(result.mapping.map(([src]) => src));
-    await this.#store.expunge([...moved].map((u) => this.#mbx.entries.get(u)!.logical));
-    return result;
+    const target = this.#store.mailboxByName(normalise(dest));
+    if (!target) throw new ImapError('NO', `Mailbox ${dest} does not exist`, 'TRYCREATE');
+    const entries = uids.map((u) => this.#mbx.entries.get(u)).filter((e): e is IndexedEntry => !!e);
+    const copied = await this.#store.copyEntries(entries, target.logical);
+    await this.#store.expunge(entries.map((e) => e.logical), { movedTo: copied.map((c) => c.entry) });
+    return { uidValidity: target.uidValidity, mapping: copied.map((c, i) => [entries[i]!.uid, c.uid!]) };
   }
 
   async close(): Promise<void> {

@@ -31,7 +31,12 @@ export interface SecretLocation {
 }
 
 export async function createRootSecret(loc: SecretLocation): Promise<{ secret: Buffer; store: 'keychain' | 'passphrase' }> {
-  const secret = newRootSecret();
+  return keepRootSecret(loc, newRootSecret());
+}
+
+/** Keep a root secret made elsewhere (received from a paired device) the way a new one is kept. */
+export async function keepRootSecret(loc: SecretLocation, secret: Buffer): Promise<{ secret: Buffer; store: 'keychain' | 'passphrase' }> {
+  if (secret.length !== ROOT_SECRET_BYTES) throw new WaxsealError('ENOSECRET', `A root secret is ${ROOT_SECRET_BYTES} bytes`);
   if (loc.passphrase.given !== undefined) {
     await writeWrapped(loc, secret, loc.passphrase.given);
     return { secret, store: 'passphrase' };

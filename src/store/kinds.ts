@@ -47,6 +47,8 @@ export interface EntryMeta {
   date: number;
   flags: Record<string, Register<boolean>>;
   expunged: Register<boolean>;
+  /** Set when the entry was expunged by a MOVE: the entry the message moved to. */
+  moved?: string;
 }
 
 function cmp(a: unknown, b: unknown): number {
@@ -60,7 +62,7 @@ export function mergeRegister<T>(a: Register<T>, b: Register<T>): Register<T> {
   return cmp(a[0], b[0]) >= 0 ? a : b;
 }
 
-function mergeRegisters<T>(a: Record<string, Register<T>>, b: Record<string, Register<T>>): Record<string, Register<T>> {
+export function mergeRegisters<T>(a: Record<string, Register<T>>, b: Record<string, Register<T>>): Record<string, Register<T>> {
   const out: Record<string, Register<T>> = {};
   for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) {
     const x = a[key];
@@ -72,7 +74,11 @@ function mergeRegisters<T>(a: Record<string, Register<T>>, b: Record<string, Reg
 }
 
 export function mergeEntry(a: EntryMeta, b: EntryMeta): EntryMeta {
-  return { ...a, flags: mergeRegisters(a.flags, b.flags), expunged: mergeRegister(a.expunged, b.expunged) };
+  const merged: EntryMeta = { ...a, flags: mergeRegisters(a.flags, b.flags), expunged: mergeRegister(a.expunged, b.expunged) };
+  // Moved on two devices to two places: both copies exist; either link serves, the smaller is kept.
+  const moved = [a.moved, b.moved].filter((m): m is string => m !== undefined).sort()[0];
+  if (moved !== undefined) merged.moved = moved;
+  return merged;
 }
 
 export function mergeMailbox(a: MailboxMeta, b: MailboxMeta): MailboxMeta {
@@ -88,4 +94,24 @@ export function liveFlags(meta: EntryMeta): string[] {
   return Object.entries(meta.flags)
     .filter(([, reg]) => reg[0])
     .map(([flag]) => flag);
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+  return v;
+}
+
+/** Whether two metas hold the same values, whatever the order of their keys. */
+export function sameMeta(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+/**
+ * `incoming` merged with the state last known: `incoming` itself when it already holds all
+ * that is known (the usual case), else the merge (it lacked something: a replay).
+ */
+export function mergeKnown<M extends MailboxMeta | EntryMeta>(incoming: M, known: M): M {
+  const merged = ('flags' in incoming ? mergeEntry(incoming, known as EntryMeta) : mergeMailbox(incoming as MailboxMeta, known as MailboxMeta)) as M;
+  return sameMeta(merged, incoming) ? incoming : merged;
 }

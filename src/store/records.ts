@@ -117,13 +117,19 @@ export class RecordRepo {
   }
 
   /** Merge conflicting revisions of one record (after replication); false when there were none. */
-  async resolve<T>(id: string, merge: (a: T, b: T) => T | Promise<T>): Promise<boolean> {
-    const doc = await this.#db.get(id, { conflicts: true });
+  async resolve<T>(id: string, merge: (a: T, b: T, kind: RecordKind) => T | Promise<T>): Promise<boolean> {
+    let doc: PouchDocument;
+    try {
+      doc = await this.#db.get(id, { conflicts: true });
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) return false; // deleted: nothing to merge
+      throw err;
+    }
     const losers = doc._conflicts ?? [];
     if (losers.length === 0) return false;
     const winner = this.#open<T>(doc);
     let merged = winner.value;
-    for (const rev of losers) merged = await merge(merged, this.#open<T>(await this.#db.get(id, { rev }), winner.kind).value);
+    for (const rev of losers) merged = await merge(merged, this.#open<T>(await this.#db.get(id, { rev }), winner.kind).value, winner.kind);
     const writes: PouchDocument[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
     writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: { value: merged } }), _rev: winner.rev });
     await this.#db.bulkDocs(writes);

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
-import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox } from './kinds.js';
+import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, mergeRegisters, sameMeta } from './kinds.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 
@@ -219,7 +219,32 @@ export class StateRepo {
       writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: merged }), _rev: winner.rev });
     }
     await this.#db.bulkDocs(writes);
+    const entry = merged as EntryMeta;
+    if (winner.kind === 'entry' && entry.expunged[0] && entry.moved !== undefined) await this.#carryFlags(entry.moved, entry.flags);
     return true;
+  }
+
+  /**
+   * A message moved on one device while another changed its flags: the flag change lands on
+   * the expunged original, and is carried to the copy the move made, register by register
+   * (so it wins there only where it is newer than the move). Written straight to the
+   * database, like the merge itself: the index picks it up from the changes feed.
+   */
+  async #carryFlags(logical: string, flags: EntryMeta['flags']): Promise<void> {
+    const id = this.#sealer.docId('entry', logical);
+    for (let attempt = 0; attempt < UPDATE_TRIES; attempt++) {
+      let doc: PouchDocument;
+      try {
+        doc = await this.#db.get(id);
+      } catch {
+        return; // not here: cannot be, the copy was written (and so replicates) before the expunge
+      }
+      const dest = this.#sealer.open<EntryMeta>(doc as SealedDoc, 'entry').meta;
+      const carried = mergeRegisters(dest.flags, flags);
+      if (sameMeta(carried, dest.flags)) return;
+      const [r] = await this.#db.bulkDocs([{ ...this.#sealer.seal({ kind: 'entry', logical, meta: { ...dest, flags: carried } }), _rev: doc._rev! }]);
+      if (r?.status !== 409) return;
+    }
   }
 
   /** Keep our clock ahead of stamps made elsewhere, so our next edit wins over theirs. */

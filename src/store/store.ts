@@ -118,7 +118,7 @@ export class Store {
     this.state = new StateRepo(dbs.state, sealer, hlc);
     this.records = new RecordRepo(dbs.keys, sealer, { kinds: ['ownkey', 'peer'], name: 'key' });
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
-    this.index = new UidIndex(dbs.local, indexSealer, this.state);
+    this.index = new UidIndex(dbs.local, indexSealer, this.state, { has: (keys) => this.content.has(keys), docId: (key) => this.content.messageDocId(key) });
     this.outbox = new RecordRepo(dbs.outbox, indexSealer, { kinds: ['outbox'], name: 'outbox' });
     this.summaries = new Summaries(dbs.cache, new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'summary page' }));
     this.state.onWritten = async (written, origin) => {
@@ -306,8 +306,19 @@ export class Store {
     return n;
   }
 
-  async expunge(entries: string[]): Promise<number> {
-    return this.state.update<EntryMeta>('entry', entries, (m, t) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t] }), undefined, this.#known(entries));
+  /**
+   * Expunge entries; `movedTo` (parallel to `entries`) names the entries a MOVE copied them
+   * to, so a flag change made meanwhile on another device follows the message (state.ts).
+   */
+  async expunge(entries: string[], opts: { movedTo?: string[] } = {}): Promise<number> {
+    const to = new Map(opts.movedTo?.map((m, i) => [entries[i]!, m]));
+    return this.state.update<EntryMeta>(
+      'entry',
+      entries,
+      (m, t, logical) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t], ...(to.has(logical) ? { moved: to.get(logical)! } : {}) }),
+      undefined,
+      this.#known(entries),
+    );
   }
 
   /**

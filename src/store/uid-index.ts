@@ -8,10 +8,13 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import type { EntryMeta, MailboxMeta } from './kinds.js';
+import { type EntryMeta, type MailboxMeta, mergeKnown } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
+import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
+
+export type { IndexContent } from './waiting.js';
 
 export interface IndexedEntry {
   id: string;
@@ -115,12 +118,25 @@ export class UidIndex extends EventEmitter {
   readonly loadStats = { fromJournal: false, documentsRead: 0 };
   /** State documents that failed to open, by id, with the reason. */
   readonly damaged = new Map<string, string>();
+  readonly #waiting = new WaitingEntries();
+  readonly #content: IndexContent;
 
-  constructor(local: PouchDb, sealer: Sealer, state: StateRepo) {
+  /**
+   * `content` says which messages are in the content database: replication brings content
+   * and state separately, so an entry can arrive before its message, and must not be shown
+   * (a FETCH would fail) until the message is there too.
+   */
+  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent) {
     super();
     this.#local = local;
     this.#sealer = sealer;
     this.#state = state;
+    this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
+  }
+
+  /** How many replicated entries wait for their message to arrive. */
+  get waitingForContent(): number {
+    return this.#waiting.size;
   }
 
   /**
@@ -281,8 +297,7 @@ export class UidIndex extends EventEmitter {
         this.#documentsRead += got.rows.length;
         for (const row of got.rows) if (row.doc) docs.set(row.id, row.doc);
       }
-      const changes = new Map<string, IndexChange>();
-      const dirty = new Set<string>();
+      const arrived: Waiting[] = [];
       for (const change of res.results) {
         if (!wanted.has(change.id)) continue;
         const doc = docs.get(change.id);
@@ -302,13 +317,76 @@ export class UidIndex extends EventEmitter {
           continue;
         }
         this.damaged.delete(change.id);
-        this.#apply(opened, changes, dirty);
+        this.#waiting.release(change.id);
+        arrived.push({ opened: this.#guard(opened), seq: change.seq });
       }
       this.#lastSeq = res.last_seq;
-      this.#sort();
-      await this.#persist(dirty, res.last_seq);
-      for (const c of changes.values()) this.emit('change', c);
+      await this.#applyReady(arrived);
     }
+  }
+
+  /**
+   * A revision that knows less than the index already does (a server replaying an old
+   * revision as the current one) must not turn edits back: every incoming state is merged
+   * with the last one indexed, which a genuine newer revision always dominates (a concurrent
+   * one arrives as a conflict, merged above). The replay is reported and the merge kept; the
+   * next local edit of that document writes the merge back.
+   */
+  #guard(opened: OpenedState): OpenedState {
+    const known = opened.kind === 'entry' ? this.#slots.get(opened.logical)?.state : this.#counters.get(opened.logical)?.state;
+    if (!known || known.rev === opened.rev) return opened;
+    const merged = mergeKnown(opened.meta, known.meta);
+    if (merged === opened.meta) return opened;
+    this.emit('replayed', { id: opened.id, kind: opened.kind });
+    return { ...opened, meta: merged };
+  }
+
+  /**
+   * Apply what has arrived. A new entry whose message is not in the store yet waits for it;
+   * an entry whose mailbox has not arrived (its document changed later, so it comes later in
+   * the feed) waits for the mailbox. Both are released as what they wait for is applied.
+   */
+  async #applyReady(arrived: Waiting[]): Promise<void> {
+    const changes = new Map<string, IndexChange>();
+    const dirty = new Set<string>();
+    const isNew = (a: Waiting) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0];
+    for (let batch = arrived; batch.length > 0; ) {
+      const unknown = batch.filter(isNew);
+      const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
+      const next: Waiting[] = [];
+      for (const a of batch) {
+        const meta = a.opened.meta as EntryMeta;
+        if (a.opened.kind === 'entry' && !this.#mailboxes.has(meta.mailbox)) {
+          this.#waiting.hold(a, `mailbox:${meta.mailbox}`);
+          continue;
+        }
+        if (isNew(a) && !present.has(meta.message)) {
+          this.#waiting.hold(a, this.#content.docId(meta.message));
+          continue;
+        }
+        this.#waiting.release(a.opened.id);
+        this.#apply(a.opened, changes, dirty);
+        if (a.opened.kind === 'mailbox') next.push(...this.#waiting.for([`mailbox:${a.opened.logical}`]));
+      }
+      batch = next;
+    }
+    this.#sort();
+    await this.#persist(dirty, this.#waiting.cursor(this.#lastSeq));
+    for (const c of changes.values()) this.emit('change', c);
+  }
+
+  /**
+   * Message documents have arrived (their ids, as written): show the entries that were
+   * waiting for them. Without ids, every waiting entry is checked again.
+   */
+  contentArrived(docIds?: string[]): Promise<void> {
+    if (this.#waiting.size === 0) return Promise.resolve();
+    const run = this.#running.then(() => {
+      const ready = this.#waiting.for(docIds);
+      return ready.length > 0 ? this.#applyReady(ready) : undefined;
+    });
+    this.#running = run.catch(() => undefined);
+    return run;
   }
 
   #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>): void {

@@ -102,3 +102,34 @@ test('concurrent flag edits and expunges converge on both devices by the determi
     await b.close();
   }
 });
+
+test('entries that arrive before their message wait for it, across a restart of the device', async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'wa'), keys: deriveKeys(root), device: 'wa' });
+  const bDir = join(dir.path, 'wb');
+  let b = await Store.open({ dir: bDir, keys: deriveKeys(root), device: 'wb' });
+  try {
+    const box = (await a.createMailbox('Later')).logical;
+    const msgs = spamAssassin('easy-ham-2', 3);
+    const ids = (await a.import(box, msgs.map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    await a.renameMailbox(box, 'Renamed'); // the mailbox document now comes after its entries
+    const remote = (name: string) => `${server.url}/waiting-${name}`;
+    for (const name of ['content', 'state'] as const) await PouchDB.replicate(a.replicated()[name], remote(name));
+    // B gets the state only: the entries must not be shown without their messages.
+    await PouchDB.replicate(remote('state'), b.replicated().state);
+    await b.index.catchUp();
+    assert.equal(b.index.mailbox(box)?.meta.name[0], 'Renamed');
+    assert.equal(b.index.mailbox(box)?.entries.size, 0);
+    assert.equal(b.index.waitingForContent, 3);
+    await b.close();
+    b = await Store.open({ dir: bDir, keys: deriveKeys(root), device: 'wb' });
+    assert.equal(b.index.waitingForContent, 3, 'still waiting after a restart');
+    await PouchDB.replicate(remote('content'), b.replicated().content);
+    await b.index.contentArrived();
+    assert.deepEqual([...b.index.mailbox(box)!.entries.values()].map((e) => e.logical).sort(), [...ids].sort());
+    for (const e of b.index.mailbox(box)!.entries.values()) assert.ok((await b.read(e)).equals(await a.read(a.index.entry(e.logical)!)));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -1,0 +1,73 @@
+/**
+ * The door replicated documents come in through. PouchDB's replicator writes what it pulled
+ * with one `bulkDocs({docs, new_edits: false})` call per batch; the local database is handed to
+ * it behind a proxy whose bulkDocs first checks every document and leaves out the ones that
+ * fail, so a document the server damaged, moved to another id or made up never enters the
+ * store (a filter on the changes feed would have to download every document twice).
+ *
+ * What is refused, per database:
+ *  - content: anything that does not open (AES-GCM with the id as associated data, kind and
+ *    logical id re-derived; a part's bytes are checked against its content key when read,
+ *    and only a holder of the key could have sealed a mismatch), any revision
+ *    other than the one derived from the id (content is immutable: a second revision, a
+ *    deletion, can only come from the server), a document of a state or key kind;
+ *  - state, keys: anything that does not open or is of another database's kind. Deletions
+ *    pass: devices delete merged-away conflict revisions and removed key records.
+ * Replays of old state are caught later, by the index (uid-index.ts #guard).
+ */
+import { immutableRev } from '../store/content.js';
+import type { PouchDb, PouchDocument, PouchWriteResult } from '../store/pouch.js';
+import type { SealedDoc, Sealer } from '../store/seal.js';
+import { errorMessage } from '../util/errors.js';
+import type { ReplicatedDb } from './names.js';
+
+const KINDS: Record<ReplicatedDb, string[]> = { content: ['message', 'part'], state: ['mailbox', 'entry'], keys: ['ownkey', 'peer'] };
+
+/** Why `doc` must not enter `db`, or undefined when it may. */
+export function refuseReason(db: ReplicatedDb, doc: PouchDocument, sealer: Sealer): string | undefined {
+  if (doc._id.startsWith('_')) return undefined;
+  if (db === 'content') {
+    if (doc._deleted) return 'content is never deleted';
+    if (doc._rev !== immutableRev(doc._id)) return 'content has exactly one revision';
+  } else if (doc._deleted) {
+    return undefined;
+  }
+  try {
+    const opened = sealer.open(doc as unknown as SealedDoc);
+    if (!KINDS[db].includes(opened.kind)) return `a ${opened.kind} does not belong in ${db}`;
+  } catch (err) {
+    return errorMessage(err);
+  }
+  return undefined;
+}
+
+export interface Refusal {
+  db: ReplicatedDb;
+  id: string;
+  rev: string;
+  reason: string;
+  at: string;
+}
+
+/** `db` as the replicator's target, with refused documents left out of its writes. */
+export function guardedTarget(opts: { db: PouchDb; name: ReplicatedDb; sealer: Sealer; onRefused: (r: Refusal) => void }): PouchDb {
+  const { db, name, sealer, onRefused } = opts;
+  const bulkDocs = async (arg: PouchDocument[] | { docs: PouchDocument[]; new_edits?: boolean }, options?: Record<string, unknown>): Promise<PouchWriteResult[]> => {
+    const docs = Array.isArray(arg) ? arg : arg.docs;
+    const ok = docs.filter((doc) => {
+      const reason = refuseReason(name, doc, sealer);
+      if (reason) onRefused({ db: name, id: doc._id, rev: String(doc._rev), reason, at: new Date().toISOString() });
+      return !reason;
+    });
+    const call = db.bulkDocs as unknown as (a: unknown, o?: unknown) => Promise<PouchWriteResult[]>;
+    if (ok.length === 0) return [];
+    return call.call(db, Array.isArray(arg) ? ok : { ...arg, docs: ok }, options);
+  };
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'bulkDocs') return bulkDocs;
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}

@@ -40,3 +40,22 @@ test('encrypted mail is stored decrypted and labelled, its Autocrypt key learned
   assert.equal(box.entries.size, 3);
   assert.equal((await keyring.lookup('friend@example.com', { network: false })).source, 'autocrypt');
 });
+
+test('a batch teaches the keyring what the same messages one by one would', async () => {
+  const friend = await generateOwnKey({ email: 'batch@example.com' });
+  const { autocryptHeaderValue } = await import('../../../src/openpgp/autocrypt.js');
+  const header = autocryptHeaderValue('batch@example.com', friend.toPublic());
+  const mail = (day: number, autocrypt: boolean, from = 'batch@example.com') =>
+    Buffer.from(`From: ${from}\r\n${autocrypt ? `Autocrypt: ${header}\r\n` : ''}Subject: d${day}\r\nDate: ${new Date(Date.UTC(2026, 0, day)).toUTCString()}\r\n\r\nbody\r\n`);
+  // Out of date order, some with the sender's key, another sender and one without a date.
+  const raws = [mail(9, false), mail(3, true), mail(5, false), mail(6, false), mail(7, true), mail(2, false), mail(8, false), mail(4, false, 'other@example.net'), Buffer.from('From: nodate@example.net\r\n\r\nx\r\n')];
+  const { openIncoming, openItems } = await import('../../../src/mail/ingest.js');
+  const one = new Keyring({ records: (await Store.open({ dir: join(dir.path, 'one'), keys: deriveKeys(newRootSecret()) })).records, now: () => Date.UTC(2026, 5, 1) });
+  const batch = new Keyring({ records: (await Store.open({ dir: join(dir.path, 'batch'), keys: deriveKeys(newRootSecret()) })).records, now: () => Date.UTC(2026, 5, 1) });
+  for (const raw of raws) await openIncoming(one, raw);
+  await openItems(batch, raws.map((raw) => ({ raw })));
+  for (const addr of ['batch@example.com', 'other@example.net', 'nodate@example.net']) {
+    assert.deepEqual(await batch.peer(addr), await one.peer(addr), addr);
+  }
+  assert.equal((await batch.peer('batch@example.com'))?.autocryptTimestamp, Date.UTC(2026, 0, 7));
+});

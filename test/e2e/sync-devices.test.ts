@@ -89,7 +89,17 @@ async function uidOf(c: ImapFlow, i: number): Promise<string> {
 }
 
 const start = (unlocked: Awaited<ReturnType<typeof initProfile>>) =>
-  Daemon.start({ unlocked, imap: { host: '127.0.0.1', port: 0 }, imaps: { host: '127.0.0.1', port: 0 }, sync: { backoffMinMs: 200, backoffMaxMs: 1000, batchSize: 50 } }).then((d) => {
+  Daemon.start({
+    unlocked,
+    imap: { host: '127.0.0.1', port: 0 },
+    imaps: { host: '127.0.0.1', port: 0 },
+    smtp: { host: '127.0.0.1', port: 0 },
+    smtps: { host: '127.0.0.1', port: 0 },
+    // Both devices are one user's profile on one machine here; keep them out of the shared
+    // registry of running daemons.
+    registryDir: join(unlocked.paths.dir, 'run'),
+    sync: { backoffMinMs: 200, backoffMaxMs: 1000, batchSize: 50 },
+  }).then((d) => {
     daemons.push(d);
     return d;
   });

@@ -75,6 +75,9 @@ export interface Lookup {
   preferEncrypt?: 'mutual' | 'nopreference';
 }
 
+/** How long a lookup or signing-key answer is reused (see Keyring.#lookups). */
+const CACHE_MS = 30_000;
+
 const b64 = (key: Key): string => Buffer.from(key.write()).toString('base64');
 const fromB64 = async (s: string): Promise<Key> => (await readKeys({ binaryKeys: new Uint8Array(Buffer.from(s, 'base64')), config: PGP_CONFIG }))[0]!;
 
@@ -85,6 +88,13 @@ export class Keyring {
   readonly #refreshMs: number;
   readonly #now: () => number;
   #own: PrivateKey[] | undefined;
+  /**
+   * Answers reused for a short while: a burst of mail to one recipient would otherwise read
+   * the peer record and check every self-signature per message. Any change made through
+   * this keyring clears them; a change arriving by sync is seen within CACHE_MS.
+   */
+  readonly #lookups = new Map<string, { at: number; result: Lookup }>();
+  readonly #signing = new Map<string, { at: number; key: PrivateKey }>();
 
   constructor(opts: KeyringOptions) {
     this.#records = opts.records;
@@ -108,6 +118,15 @@ export class Keyring {
   /** The key that signs mail from `address`: the newest usable own key with that user ID. */
   async signingKey(address: string): Promise<PrivateKey> {
     const addr = address.toLowerCase();
+    const cached = this.#signing.get(addr);
+    if (cached && this.#now() - cached.at < CACHE_MS) return cached.key;
+    const key = await this.#findSigningKey(address);
+    this.#signing.set(addr, { at: this.#now(), key });
+    return key;
+  }
+
+  async #findSigningKey(address: string): Promise<PrivateKey> {
+    const addr = address.toLowerCase();
     const keys = (await this.ownKeys()).filter((k) => addressesOf(k).includes(addr)).reverse();
     for (const k of keys) {
       const info = await describeKey(k, new Date(this.#now()));
@@ -125,6 +144,7 @@ export class Keyring {
       return { key: b64(merged), addedAt: cur.addedAt };
     });
     this.#own = undefined;
+    this.#forget();
   }
 
   async generate(opts: { email: string; name?: string; expiresIn?: number }): Promise<KeyInfo> {
@@ -182,8 +202,15 @@ export class Keyring {
 
   // ---- other people's keys ----
 
+  #forget(): void {
+    this.#lookups.clear();
+    this.#signing.clear();
+  }
+
   async #updatePeer(address: string, mutate: (p: PeerState) => PeerState | undefined): Promise<PeerState | undefined> {
     const addr = address.toLowerCase();
+    this.#lookups.delete(`${addr}\0true`);
+    this.#lookups.delete(`${addr}\0false`);
     return this.#records.update<PeerState>('peer', addr, (cur) => mutate(cur ?? { address: addr }));
   }
 
@@ -230,6 +257,15 @@ export class Keyring {
    * local source has a usable key and the cached answer is older than the refresh time.
    */
   async lookup(address: string, opts: { network?: boolean } = {}): Promise<Lookup> {
+    const cacheKey = `${address.toLowerCase()}\0${opts.network !== false}`;
+    const hit = this.#lookups.get(cacheKey);
+    if (hit && this.#now() - hit.at < CACHE_MS) return hit.result;
+    const result = await this.#lookup(address, opts);
+    this.#lookups.set(cacheKey, { at: this.#now(), result });
+    return result;
+  }
+
+  async #lookup(address: string, opts: { network?: boolean }): Promise<Lookup> {
     const addr = address.toLowerCase();
     // Mail to ourselves (or to another address of ours) is encrypted to our own key.
     const own = (await this.ownKeys()).filter((k) => addressesOf(k).includes(addr)).reverse();

@@ -203,7 +203,7 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
   }
 
   async remove(id: string): Promise<void> {
-    await this.#o.store.outbox.remove('outbox', id);
+    await this.#o.store.outbox.remove('outbox', id, this.#revs.get(id));
     this.#revs.delete(id);
   }
 }

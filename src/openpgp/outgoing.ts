@@ -84,12 +84,26 @@ export interface OutgoingResult {
   mode: 'encrypt' | 'sign' | 'passthrough';
 }
 
+/** The Autocrypt header value of a key object, made once per (key, address). */
+const autocryptValues = new WeakMap<PrivateKey, Map<string, string>>();
+
+async function autocryptFor(key: PrivateKey, address: string): Promise<string> {
+  let byAddress = autocryptValues.get(key);
+  if (!byAddress) autocryptValues.set(key, (byAddress = new Map()));
+  let value = byAddress.get(address);
+  if (value === undefined) {
+    value = autocryptHeaderValue(address, await minimalPublicKey(key, address));
+    byAddress.set(address, value);
+  }
+  return value;
+}
+
 export async function transformOutgoing(opts: OutgoingOptions): Promise<OutgoingResult> {
   if (isAlreadyEncrypted(opts.raw)) return { raw: opts.raw, mode: 'passthrough' };
   const decision = decide(opts.policy, opts.recipients);
   const { fields, body } = splitEntity(opts.raw);
   const messageFields = fields.filter((f) => !isContentField(f.key) && f.key !== 'mime-version' && outgoingField(f));
-  const autocrypt = opts.autocrypt === false ? [] : [field('Autocrypt', autocryptHeaderValue(opts.sender.address, await minimalPublicKey(opts.sender.key, opts.sender.address)))];
+  const autocrypt = opts.autocrypt === false ? [] : [field('Autocrypt', await autocryptFor(opts.sender.key, opts.sender.address))];
   const mimeVersion = field('MIME-Version', '1.0');
   try {
     if (decision.mode === 'encrypt') return { raw: await encrypted(opts, fields, messageFields, body, [...autocrypt, mimeVersion]), mode: 'encrypt' };

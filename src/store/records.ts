@@ -109,10 +109,20 @@ export class RecordRepo {
     return res.rev!;
   }
 
-  async remove(kind: RecordKind, logical: string): Promise<boolean> {
+  /** Delete a record; with its revision known, without reading it first. */
+  async remove(kind: RecordKind, logical: string, rev?: string): Promise<boolean> {
+    const id = this.#sealer.docId(kind, logical);
+    if (rev) {
+      try {
+        await this.#db.put({ _id: id, _rev: rev, _deleted: true });
+        return true;
+      } catch (err) {
+        if ((err as { status?: number }).status !== 409) throw err;
+      }
+    }
     const current = await this.get(kind, logical);
     if (!current) return false;
-    await this.#db.put({ _id: this.#sealer.docId(kind, logical), _rev: current.rev, _deleted: true });
+    await this.#db.put({ _id: id, _rev: current.rev, _deleted: true });
     return true;
   }
 

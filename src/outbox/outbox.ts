@@ -22,7 +22,7 @@ export interface OutboxOptions {
   maxDelayMs: number;
   /** Age after which an undelivered message is bounced (default 4 days). */
   maxAgeMs: number;
-  /** Messages relayed at the same time (default 4). */
+  /** Messages relayed at the same time (default 6). */
   concurrency: number;
   /** Domain for Message-IDs we add. */
   domain: string;
@@ -34,7 +34,7 @@ const DEFAULTS: Omit<OutboxOptions, 'storage' | 'relay' | 'hooks'> = {
   retryBaseMs: 30_000,
   maxDelayMs: 3_600_000,
   maxAgeMs: 4 * 24 * 3_600_000,
-  concurrency: 4,
+  concurrency: 6,
   domain: 'waxseal.localhost',
   now: Date.now,
   log: () => undefined,

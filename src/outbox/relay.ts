@@ -42,7 +42,7 @@ export function createSmtpRelay(opts: SmtpRelayOptions): Relay {
       password = pw;
       transport = createTransport({
         pool: true,
-        maxConnections: opts.maxConnections ?? 4,
+        maxConnections: opts.maxConnections ?? 6,
         host: opts.host,
         port: opts.port,
         secure: opts.tls === 'implicit',

@@ -399,6 +399,8 @@ export class Daemon extends EventEmitter {
       log: (event, fields) => this.emit('log', event, fields),
       ...this.#opts.sync,
     });
+    // Keys replicated from another device (a revocation, a new key) are used at once.
+    this.#sync.on('records', () => this.keyring.reload());
     await this.#sync.start();
   }
 

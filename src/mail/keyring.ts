@@ -106,6 +106,11 @@ export class Keyring {
 
   // ---- own keys ----
 
+  /** Own keys changed underneath (replicated from another device): read them again when next needed. */
+  reload(): void {
+    this.#own = undefined;
+  }
+
   async ownKeys(): Promise<PrivateKey[]> {
     if (!this.#own) {
       const recs = await this.#records.list<OwnKeyRecord>('ownkey');

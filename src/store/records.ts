@@ -141,7 +141,11 @@ export class RecordRepo {
     let merged = winner.value;
     for (const rev of losers) merged = await merge(merged, this.#open<T>(await this.#db.get(id, { rev }), winner.kind).value, winner.kind);
     const writes: PouchDocument[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
-    writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: { value: merged } }), _rev: winner.rev });
+    // Only a merge that adds something is written: two devices resolving the same conflict
+    // at once would otherwise answer each other's identical merges with new ones for ever.
+    if (JSON.stringify(merged) !== JSON.stringify(winner.value)) {
+      writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: { value: merged } }), _rev: winner.rev });
+    }
     await this.#db.bulkDocs(writes);
     return true;
   }

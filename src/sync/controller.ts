@@ -163,7 +163,10 @@ export class SyncController extends EventEmitter {
       try {
         if (rep.db === 'state') await index.catchUp();
         else if (rep.db === 'content') await index.contentArrived((info.docs ?? []).map((d) => d._id));
-        else for (const doc of info.docs ?? []) await records.resolve(doc._id, this.#opts.mergeRecord);
+        else {
+          for (const doc of info.docs ?? []) await records.resolve(doc._id, this.#opts.mergeRecord);
+          this.emit('records');
+        }
       } catch (err) {
         this.#log('sync.apply.failed', { db: rep.db, message: errorMessage(err) });
       }

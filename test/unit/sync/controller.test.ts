@@ -83,3 +83,31 @@ test('a message and a flag change made on one device reach the other, and tamper
     await b.store.close();
   }
 });
+
+test("a key revoked on one device is revoked in the other's running keyring at once", async () => {
+  const { Keyring } = await import('../../../src/mail/keyring.js');
+  const { describeKey } = await import('../../../src/openpgp/keys.js');
+  const keys = deriveKeys(newRootSecret());
+  const merge = (x: unknown, y: unknown, kind: string) => (kind === 'ownkey' ? Keyring.mergeOwn(x as never, y as never) : Keyring.mergePeer(x as never, y as never));
+  const open = async (name: string) => {
+    const store = await Store.open({ dir: join(dir.path, `k-${name}`), keys, device: name });
+    const keyring = new Keyring({ records: store.records });
+    const sync = new SyncController({ store, keys, server: { url: server.url }, mergeRecord: merge, backoffMinMs: 100, backoffMaxMs: 500 });
+    sync.on('records', () => keyring.reload());
+    await sync.start();
+    return { store, keyring, sync };
+  };
+  const a = await open('ka');
+  const b = await open('kb');
+  try {
+    const made = await a.keyring.generate({ email: 'keys-sync@example.org' });
+    await until('B has the key', async () => (await b.keyring.ownKeys()).length === 1);
+    await a.keyring.revoke(made.fingerprint, 'retired');
+    await until('B sees it revoked', async () => (await describeKey((await b.keyring.ownKeys())[0]!)).revoked);
+  } finally {
+    for (const d of [a, b]) {
+      await d.sync.stop();
+      await d.store.close();
+    }
+  }
+});

@@ -109,6 +109,7 @@ export class Keyring {
   /** Own keys changed underneath (replicated from another device): read them again when next needed. */
   reload(): void {
     this.#own = undefined;
+    this.#forget();
   }
 
   async ownKeys(): Promise<PrivateKey[]> {

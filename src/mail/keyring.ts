@@ -75,6 +75,16 @@ export interface Lookup {
   preferEncrypt?: 'mutual' | 'nopreference';
 }
 
+/** Creation times of every signature a key carries (self-certifications, revocations, bindings). */
+function signatureTimes(key: Key): number[] {
+  const sigs = [
+    ...key.revocationSignatures,
+    ...key.users.flatMap((u) => [...u.selfCertifications, ...u.revocationSignatures]),
+    ...key.subkeys.flatMap((k) => [...k.bindingSignatures, ...k.revocationSignatures]),
+  ];
+  return sigs.map((s) => s.created?.getTime() ?? 0);
+}
+
 /** How long a lookup or signing-key answer is reused (see Keyring.#lookups). */
 const CACHE_MS = 30_000;
 
@@ -381,8 +391,18 @@ export class Keyring {
   }
 
   /** Merge of two replicas of a record, for the sync layer's conflict resolution. */
+  /**
+   * Two devices' versions of one own key (an expiry extended on one, a revocation made on the
+   * other): every signature of both, the same result whichever device merges. The inputs are
+   * put in a fixed order, and signatures are checked as of the newest one, since a new
+   * self-signature may be dated a moment ahead (setExpiry) and checking "now" would drop it.
+   */
   static async mergeOwn(a: OwnKeyRecord, b: OwnKeyRecord): Promise<OwnKeyRecord> {
-    const merged = await ((await fromB64(a.key)) as PrivateKey).update((await fromB64(b.key)) as PrivateKey, undefined, FULL_CONFIG);
+    const [x, y] = [a, b].sort((p, q) => (p.key < q.key ? -1 : p.key > q.key ? 1 : 0));
+    const kx = (await fromB64(x!.key)) as PrivateKey;
+    const ky = (await fromB64(y!.key)) as PrivateKey;
+    const newest = Math.max(Date.now(), ...[kx, ky].flatMap(signatureTimes));
+    const merged = await kx.update(ky, new Date(newest), FULL_CONFIG);
     return { key: b64(merged), addedAt: Math.min(a.addedAt, b.addedAt) };
   }
 

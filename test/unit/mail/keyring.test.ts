@@ -167,3 +167,18 @@ describe('other people\'s keys', () => {
     assert.equal(calls, 3, 'network: false asks nobody');
   });
 });
+
+test('an expiry extended on one device and a revocation made on the other merge to one key, either way round', async () => {
+  const { setExpiry, revokeOwnKey, describeKey } = await import('../../../src/openpgp/keys.js');
+  const { readKey } = await import('openpgp');
+  const k = await generateOwnKey({ email: 'both@example.org' });
+  const extended = await setExpiry(k, new Date(Date.now() + 90 * 86400_000));
+  const revoked = await revokeOwnKey(k, 'retired');
+  const rec = (key: typeof k) => ({ key: Buffer.from(key.write()).toString('base64'), addedAt: 1 });
+  const ab = await Keyring.mergeOwn(rec(extended), rec(revoked));
+  const ba = await Keyring.mergeOwn(rec(revoked), rec(extended));
+  assert.equal(ab.key, ba.key, 'the same bytes whichever device merges');
+  const info = await describeKey(await readKey({ binaryKey: new Uint8Array(Buffer.from(ab.key, 'base64')) }));
+  assert.equal(info.revoked, true, 'the revocation is never lost');
+  assert.ok(info.expires, 'nor the new self-signature');
+});

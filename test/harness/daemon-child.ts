@@ -13,6 +13,7 @@ const daemon = await Daemon.start({
   imaps: port0,
   smtp: port0,
   smtps: port0,
+  registryDir: `${cfg.dataDir}/run`,
   ...(cfg.upstreamSmtp ? { upstreamSmtp: { ...cfg.upstreamSmtp, password: () => cfg.upstreamSmtp.password } } : {}),
   ...(cfg.outbox ? { outbox: cfg.outbox } : {}),
 });

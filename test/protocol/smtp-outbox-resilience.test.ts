@@ -58,7 +58,6 @@ async function submitAll(port: number, user: string, pass: string, n: number, ta
 test('provider down: accepted and queued; provider back: each delivered exactly once', async () => {
   const bobDir = provider.dovecot.mailDir('bob@example.test');
   const w = await startDaemon({
-    dir: await makeTempDir('waxseal-outage-'),
     upstreamSmtp: { host: '127.0.0.1', port: proxy.port, tls: 'none', user: 'me@example.org', password: () => 'upstream-pw', timeoutMs: 2000 },
     outbox: { retryBaseMs: 300 },
   });
@@ -129,7 +128,7 @@ async function ehloSize(port: number): Promise<number> {
 }
 
 test('SIZE follows the provider: its limit less what encryption adds', async () => {
-  const w = await startDaemon({ dir: await makeTempDir('waxseal-size-'), upstreamSmtp: { host: '127.0.0.1', port: provider.postfix.submissionPort, tls: 'none', user: 'me@example.org', password: () => 'upstream-pw' } });
+  const w = await startDaemon({ upstreamSmtp: { host: '127.0.0.1', port: provider.postfix.submissionPort, tls: 'none', user: 'me@example.org', password: () => 'upstream-pw' } });
   try {
     const want = submissionLimit(10240000);
     const deadline = Date.now() + 10_000;
@@ -169,7 +168,6 @@ test('offline: accepted and kept, no connection to the provider; online again: s
 
 test('still undelivered after the maximum age: a bounce in INBOX with the last error', async () => {
   const w = await startDaemon({
-    dir: await makeTempDir('waxseal-age-'),
     upstreamSmtp: { host: '127.0.0.1', port: proxy.port, tls: 'none', user: 'me@example.org', password: () => 'upstream-pw', timeoutMs: 1000 },
     outbox: { retryBaseMs: 200, maxAgeMs: 1500 },
   });

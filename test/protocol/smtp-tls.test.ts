@@ -10,7 +10,6 @@ import { createTransport } from 'nodemailer';
 import { startProvider, type Provider } from '../harness/provider.js';
 import { startDaemon, type DaemonHarness } from '../harness/daemon.js';
 import { waitForMaildir } from '../harness/maildir.js';
-import { makeTempDir } from '../harness/tmp.js';
 
 let provider: Provider;
 before(async () => {
@@ -33,7 +32,6 @@ async function sendThrough(w: DaemonHarness, how: 'starttls' | 'implicit', subje
 for (const relay of ['starttls', 'implicit'] as const) {
   test(`submitted over STARTTLS and implicit TLS, relayed with ${relay} TLS`, async () => {
     const w = await startDaemon({
-      dir: await makeTempDir('waxseal-tls-'),
       upstreamSmtp: {
         host: '127.0.0.1',
         port: relay === 'implicit' ? provider.postfix.submissionsPort! : provider.postfix.submissionPort,
@@ -56,7 +54,7 @@ for (const relay of ['starttls', 'implicit'] as const) {
 }
 
 test('a client that does not trust the profile certificate cannot submit over TLS', async () => {
-  const w = await startDaemon({ dir: await makeTempDir('waxseal-tls-bad-') });
+  const w = await startDaemon();
   try {
     const t = createTransport({ host: 'localhost', port: w.credentials.smtps!.port, secure: true, auth: { user: w.credentials.user, pass: w.credentials.password } });
     await assert.rejects(t.sendMail({ from: 'me@example.org', to: 'me@example.org', subject: 'x', text: 'x' }), /self[- ]signed|certificate/i);

@@ -28,7 +28,8 @@ export interface WrappedSecret {
 
 const AAD = Buffer.from('waxseal/v1/root-secret');
 
-function scrypt(passphrase: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
+/** A 32-byte key from a passphrase (NFC-normalised) or code; also used to wrap pairing offers. */
+export function scryptKey(passphrase: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     scryptCb(
       passphrase.normalize('NFC'),
@@ -44,7 +45,7 @@ export async function wrapSecret(secret: Buffer, passphrase: string, cost: Scryp
   if (passphrase.length === 0) throw new WaxsealError('EPASSPHRASE', 'The passphrase must not be empty');
   const salt = randomBytes(16);
   const iv = randomBytes(12);
-  const key = await scrypt(passphrase, salt, cost);
+  const key = await scryptKey(passphrase, salt, cost);
   const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(AAD);
   const ct = Buffer.concat([cipher.update(secret), cipher.final(), cipher.getAuthTag()]);
   return { v: 1, kdf: 'scrypt', ...cost, salt: salt.toString('base64'), iv: iv.toString('base64'), ct: ct.toString('base64') };
@@ -54,7 +55,7 @@ export async function unwrapSecret(wrapped: WrappedSecret, passphrase: string): 
   if (wrapped?.v !== 1 || wrapped.kdf !== 'scrypt') {
     throw new WaxsealError('ESECRETFILE', 'The wrapped secret file has an unknown format');
   }
-  const key = await scrypt(passphrase, Buffer.from(wrapped.salt, 'base64'), wrapped);
+  const key = await scryptKey(passphrase, Buffer.from(wrapped.salt, 'base64'), wrapped);
   const ct = Buffer.from(wrapped.ct, 'base64');
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(wrapped.iv, 'base64')).setAAD(AAD);
   decipher.setAuthTag(ct.subarray(ct.length - 16));

@@ -12,10 +12,10 @@
  * plaintext, so a server cannot extend it) and by deleting; single use by deleting, with the
  * revision read, so of two devices racing with one code only one succeeds.
  */
-import { createCipheriv, createDecipheriv, randomBytes, randomInt, scrypt as scryptCb } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomInt } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import { ROOT_SECRET_BYTES } from '../secrets/root.js';
-import { STRONG_SCRYPT, type ScryptCost } from '../secrets/passphrase.js';
+import { STRONG_SCRYPT, scryptKey, type ScryptCost } from '../secrets/passphrase.js';
 import { PAIR_DB, pairDocId } from './names.js';
 import { ensureDb, request, type RemoteServer } from './remote.js';
 
@@ -54,11 +54,6 @@ export function codeDigits(code: string): string {
   return digits;
 }
 
-function stretch(digits: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scryptCb(digits, salt, 32, { ...cost, maxmem: 256 * cost.N * cost.r + 16 * 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
-}
 
 const aad = (id: string) => Buffer.from(`waxseal/v1/pair\0${id}`);
 
@@ -75,7 +70,7 @@ export async function offerPairing(opts: { server: RemoteServer; payload: Pairin
   const cost = opts.scrypt ?? STRONG_SCRYPT;
   const salt = randomBytes(16);
   const iv = randomBytes(12);
-  const key = await stretch(digits, salt, cost);
+  const key = await scryptKey(digits, salt, cost);
   const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(aad(id));
   const ct = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   const doc: PairDoc = { _id: id, v: 1, ...cost, salt: salt.toString('base64'), iv: iv.toString('base64'), ct: ct.toString('base64') };
@@ -102,7 +97,7 @@ export async function acceptPairing(opts: { server: RemoteServer; code: string; 
   if (doc.v !== 1 || typeof doc.ct !== 'string' || !(doc.N >= 2 ** 14 && doc.N <= 2 ** 20 && doc.r >= 1 && doc.r <= 32 && doc.p >= 1 && doc.p <= 4)) {
     throw new WaxsealError('ETAMPERED', 'The pairing document on the server is malformed or was tampered with; nothing was changed');
   }
-  const key = await stretch(digits, Buffer.from(doc.salt, 'base64'), { N: doc.N, r: doc.r, p: doc.p });
+  const key = await scryptKey(digits, Buffer.from(doc.salt, 'base64'), { N: doc.N, r: doc.r, p: doc.p });
   const ct = Buffer.from(doc.ct, 'base64');
   let plain: Buffer;
   try {

@@ -1,7 +1,7 @@
 /**
- * The composition root: one unlocked profile, its store, and the servers built on it. Later
- * issues add the IMAP and SMTP servers, the upstream fetcher, the outbox and sync here; the
- * status this reports is what `waxseal status` and the tray app show.
+ * The composition root: one unlocked profile, its store, and what runs on it — the IMAP
+ * server, sending (sending.ts: SMTP, outbox, relay), the upstream fetcher, device sync and
+ * the control API. The status it reports is what `waxseal status` and the tray app show.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -11,17 +11,12 @@ import { StoreBackend, summarizeForImap } from '../mail/imap-backend.js';
 import { Store } from '../store/store.js';
 import { WaxsealError, errorMessage } from '../util/errors.js';
 import { ensureCertificate, type ProfileCertificate } from './certificate.js';
-import { callControl, readJson, startControl, type ControlServer } from './control.js';
-import { findDaemon, register, registryDir } from './registry.js';
+import { readJson, startControl, type ControlServer } from './control.js';
+import { listenOrExplain } from './listen.js';
+import { Sending, type SendingStatus } from './sending.js';
+import { registryDir } from './registry.js';
 import { ingest } from '../mail/ingest.js';
-import { profilePaths } from '../config/paths.js';
-import { readKey } from 'openpgp';
-import { Submission } from '../mail/submission.js';
-import { createLocalRelay } from '../mail/local-relay.js';
-import { Outbox, type OutboxStatus } from '../outbox/outbox.js';
-import { createSmtpRelay, probeProviderSize, type SmtpRelayOptions } from '../outbox/relay.js';
-import type { Relay } from '../outbox/port.js';
-import { startSubmissionServer, type SubmissionServer } from '../smtp/server.js';
+import type { SmtpRelayOptions } from '../outbox/relay.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
 import { Keyring } from '../mail/keyring.js';
@@ -67,7 +62,7 @@ export interface DaemonStatus {
   startedAt: string;
   mailboxes: Array<{ name: string; specialUse: string | null; messages: number; unseen: number }>;
   services: Record<string, { state: 'running' | 'not-built' | 'stopped'; host?: string; port?: number; note?: string }>;
-  outbox?: OutboxStatus & { relay: 'provider' | 'local' };
+  outbox?: SendingStatus;
   /** The provider account (no password) and what fetching from it is doing. */
   account: { user: string; imap: string; smtp: string; afterIngest: string } | null;
   upstream: UpstreamStatus | null;
@@ -97,21 +92,6 @@ export async function localPassword(store: Store): Promise<string> {
   return password;
 }
 
-async function listenOrExplain<T>(what: string, at: Endpoint, start: () => Promise<T>): Promise<T> {
-  try {
-    return await start();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      throw new WaxsealError('EADDRINUSE', `${what} port ${at.host}:${at.port} is already in use (another Waxseal, or another program); choose another with --${what.toLowerCase()} HOST:PORT (port 0 picks a free one)`);
-    }
-    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
-      throw new WaxsealError(code, `${what} cannot listen on ${at.host}:${at.port} (${code})`);
-    }
-    throw err;
-  }
-}
-
 export class Daemon extends EventEmitter {
   readonly store: Store;
   readonly keyring: Keyring;
@@ -119,14 +99,7 @@ export class Daemon extends EventEmitter {
   readonly #startedAt = new Date();
   #control: ControlServer | undefined;
   #imap: ImapServer | undefined;
-  #smtp: SubmissionServer | undefined;
-  #outbox: Outbox | undefined;
-  #outboxStatus: (OutboxStatus & { relay: 'provider' | 'local' }) | undefined;
-  #unregister: (() => void) | undefined;
-  #submission: Submission | undefined;
-  get #registryDir(): string {
-    return this.#opts.registryDir ?? registryDir();
-  }
+  #sending: Sending | undefined;
   #password = '';
   #certificate: ProfileCertificate | undefined;
   #profile: ProfileConfig;
@@ -169,7 +142,22 @@ export class Daemon extends EventEmitter {
           log: (event, fields) => daemon.emit('log', event, fields),
         }),
       );
-      await daemon.#startSending();
+      daemon.#sending = await Sending.start({
+        store,
+        keyring: daemon.keyring,
+        dataDir: paths.dir,
+        profile: () => daemon.#profile,
+        offline: () => daemon.#offline,
+        password: () => daemon.#password,
+        tls: { key: daemon.#certificate.key, cert: daemon.#certificate.cert },
+        smtp: opts.smtp ?? profile.smtp,
+        smtps: opts.smtps ?? profile.smtps,
+        registryDir: opts.registryDir ?? registryDir(),
+        log: (event, fields) => daemon.emit('log', event, fields),
+        ...(opts.upstreamSmtp ? { upstreamSmtp: opts.upstreamSmtp } : {}),
+        ...(opts.outbox ? { outbox: opts.outbox } : {}),
+        ...(opts.keychain ? { keychain: opts.keychain } : {}),
+      });
       daemon.#control = await startControl(paths, {
         'GET /v1/status': async () => ({ ...daemon.status(), outbox: await daemon.outboxStatus() }),
         'GET /v1/credentials': async () => daemon.credentials(),
@@ -189,8 +177,7 @@ export class Daemon extends EventEmitter {
       await daemon.#startSync();
     } catch (err) {
       await daemon.#sync?.stop();
-      await daemon.#smtp?.close();
-      await daemon.#outbox?.stop();
+      await daemon.#sending?.stop();
       await daemon.#fetcher?.stop();
       await daemon.#imap?.close();
       await store.close();
@@ -199,138 +186,9 @@ export class Daemon extends EventEmitter {
     return daemon;
   }
 
-  /** Relaying through the provider when an account is set (or given by tests), else local delivery. */
-  get #relayKind(): 'provider' | 'local' {
-    return this.#opts.upstreamSmtp || this.#profile.account ? 'provider' : 'local';
-  }
-
-  /**
-   * The relay the outbox uses: it follows the profile as it is now, so `waxseal account set`
-   * takes effect for queued mail without a restart.
-   */
-  #relay(local: Relay): Relay {
-    let cached: { key: string; relay: Relay } | undefined;
-    const current = (): Relay => {
-      const given = this.#opts.upstreamSmtp;
-      const account = this.#profile.account;
-      if (!given && !account) return local;
-      const opts: SmtpRelayOptions = given ?? {
-        host: account!.smtp.host,
-        port: account!.smtp.port,
-        tls: account!.smtp.tls,
-        user: account!.user,
-        password: async () => {
-          const pw = await readUpstreamPassword({ profile: this.#profile, store: this.store, keychain: this.#opts.keychain });
-          if (!pw) throw new WaxsealError('ENOPASSWORD', 'No password for the provider account; run `waxseal account set` again');
-          return pw;
-        },
-      };
-      const key = JSON.stringify([opts.host, opts.port, opts.tls, opts.user]);
-      if (cached?.key !== key) {
-        cached?.relay.close?.();
-        cached = { key, relay: createSmtpRelay(opts) };
-      }
-      return cached.relay;
-    };
-    return { send: (m) => current().send(m), close: () => cached?.relay.close?.() };
-  }
-
-  /** The provider's submission endpoint, when there is one (for the SIZE probe). */
-  #upstreamEndpoint(): Pick<SmtpRelayOptions, 'host' | 'port' | 'tls'> | undefined {
-    const a = this.#profile.account;
-    return this.#opts.upstreamSmtp ?? (a ? { host: a.smtp.host, port: a.smtp.port, tls: a.smtp.tls } : undefined);
-  }
-
-  /** SMTP submission and the outbox behind it (relaying to the provider, or local delivery). */
-  async #startSending(): Promise<void> {
-    const { profile } = this.#opts.unlocked;
-    const submission = new Submission({
-      store: this.store,
-      keyring: this.keyring,
-      email: profile.email,
-      password: () => this.#password,
-      policy: () => this.#profile.openpgp.policy,
-      online: () => !this.#offline,
-      localKey: async (address) => {
-        const other = findDaemon(address, this.#registryDir);
-        return other ? (await readKey({ armoredKey: other.publicKey })).toPublic() : undefined;
-      },
-    });
-    this.#submission = submission;
-    // Other local profiles find this one (to deliver to it, and its key to encrypt to).
-    const publicKey = (await this.keyring.signingKey(profile.email)).toPublic().armor();
-    this.#unregister = register({ email: profile.email, dataDir: this.#opts.unlocked.paths.dir, pid: process.pid, publicKey }, this.#registryDir);
-    const relay = this.#relay(
-      createLocalRelay({
-        store: this.store,
-        keyring: this.keyring,
-        addresses: () => [profile.email],
-        deliverElsewhere: async (address, raw) => {
-          const other = findDaemon(address, this.#registryDir);
-          if (!other || other.dataDir === this.#opts.unlocked.paths.dir) return false;
-          await callControl(profilePaths(other.dataDir), '/v1/deliver', 30_000, { raw: raw.toString('base64') });
-          return true;
-        },
-      }),
-    );
-    this.#outbox = new Outbox({
-      storage: submission,
-      relay,
-      hooks: submission,
-      domain: profile.email.split('@')[1] ?? 'waxseal.localhost',
-      ...(this.#opts.outbox?.retryBaseMs !== undefined ? { retryBaseMs: this.#opts.outbox.retryBaseMs } : {}),
-      ...(this.#opts.outbox?.maxAgeMs !== undefined ? { maxAgeMs: this.#opts.outbox.maxAgeMs } : {}),
-      log: (event, fields) => this.emit('log', event, fields),
-    });
-    this.#outbox.onIdle = () => void this.#refreshOutboxStatus();
-    submission.outbox = this.#outbox;
-    this.#outbox.setOffline(this.#offline);
-    const smtpAt = this.#opts.smtp ?? profile.smtp;
-    const smtpsAt = this.#opts.smtps ?? profile.smtps;
-    if (smtpsAt.host !== smtpAt.host) throw new WaxsealError('EUSAGE', 'SMTP and implicit-TLS SMTP must listen on the same host');
-    this.#smtp = await listenOrExplain('SMTP', smtpAt, () =>
-      startSubmissionServer({
-        backend: submission,
-        host: smtpAt.host,
-        port: smtpAt.port,
-        tlsPort: smtpsAt.port,
-        tls: { key: this.#certificate!.key, cert: this.#certificate!.cert },
-        log: (event, fields) => this.emit('log', event, fields),
-      }),
-    );
-    await this.#refreshOutboxStatus();
-    this.#probeSize();
-    // Messages left from before a crash or a stop go out now, whatever their backoff said.
-    this.#outbox.kick({ all: true });
-  }
-
-  /** The SIZE we announce follows the provider's own, learnt in the background. */
-  #probeSize(): void {
-    const upstream = this.#upstreamEndpoint();
-    if (!upstream || this.#offline) return;
-    void probeProviderSize(upstream).then((limit) => {
-      if (!limit || !this.#smtp || !this.#submission) return;
-      this.#submission.setProviderLimit(limit);
-      this.#smtp.setMaxSize(this.#submission.maxMessageBytes());
-      this.emit('log', 'smtp.size', { provider: limit, announced: this.#submission.maxMessageBytes() });
-    });
-  }
-
-  async #refreshOutboxStatus(): Promise<void> {
-    if (!this.#outbox) return;
-    this.#outboxStatus = { ...(await this.#outbox.status().catch(() => ({ queued: 0, sending: 0, offline: false }))), relay: this.#relayKind };
-    this.emit('outbox', this.#outboxStatus);
-  }
-
   /** The outbox as it is now (queued count, last error), read fresh. */
   async outboxStatus(): Promise<DaemonStatus['outbox']> {
-    await this.#refreshOutboxStatus();
-    return this.#outboxStatus;
-  }
-
-  /** Wait until the outbox has nothing left to send now (tests; `waxseal status --wait` later). */
-  get outbox(): Outbox | undefined {
-    return this.#outbox;
+    return this.#sending?.status();
   }
 
   /** The fetcher runs whenever an account is set; offline, it makes no connection. */
@@ -368,9 +226,7 @@ export class Daemon extends EventEmitter {
     this.#fetcher = undefined;
     await this.#startFetcher();
     // Queued mail goes out through the new account now.
-    this.#probeSize();
-    this.#outbox?.kick({ all: true });
-    await this.#refreshOutboxStatus();
+    await this.#sending?.accountChanged();
     return { saved: true, user: request.account.user };
   }
 
@@ -378,8 +234,7 @@ export class Daemon extends EventEmitter {
   async setOffline(offline: boolean): Promise<{ offline: boolean }> {
     this.#offline = offline;
     await this.#fetcher?.setOffline(offline);
-    this.#outbox?.setOffline(offline);
-    if (!offline) this.#probeSize();
+    this.#sending?.setOffline(offline);
     // Device sync pauses with everything else, and resumes where it stood.
     await this.#startSync();
     return { offline };
@@ -451,9 +306,9 @@ export class Daemon extends EventEmitter {
       user: profile.email,
       password: this.#password,
       imap: { host: imap.host, port: this.#imap?.port ?? imap.port },
-      smtp: { host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp?.port ?? (this.#opts.smtp ?? profile.smtp).port },
+      smtp: { host: (this.#opts.smtp ?? profile.smtp).host, port: this.#sending?.port ?? (this.#opts.smtp ?? profile.smtp).port },
       ...(this.#imap?.tlsPort ? { imaps: { host: imap.host, port: this.#imap.tlsPort } } : {}),
-      ...(this.#smtp?.tlsPort ? { smtps: { host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.tlsPort } } : {}),
+      ...(this.#sending?.tlsPort ? { smtps: { host: (this.#opts.smtp ?? profile.smtp).host, port: this.#sending.tlsPort } } : {}),
       ...(this.#certificate ? { certificate: { file: this.#certificate.file, sha256: this.#certificate.fingerprint } } : {}),
     };
   }
@@ -477,13 +332,13 @@ export class Daemon extends EventEmitter {
         control: { state: 'running', host: '127.0.0.1', port: this.#control?.port ?? 0 },
         imap: this.#imap ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.port } : { state: 'stopped' },
         imaps: this.#imap?.tlsPort ? { state: 'running', host: (this.#opts.imap ?? this.#opts.unlocked.profile.imap).host, port: this.#imap.tlsPort } : { state: 'stopped' },
-        smtp: this.#smtp ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.port } : { state: 'stopped' },
-        smtps: this.#smtp?.tlsPort ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#smtp.tlsPort } : { state: 'stopped' },
+        smtp: this.#sending?.port !== undefined ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#sending.port } : { state: 'stopped' },
+        smtps: this.#sending?.tlsPort ? { state: 'running', host: (this.#opts.smtp ?? profile.smtp).host, port: this.#sending.tlsPort } : { state: 'stopped' },
         upstream: this.#fetcher
           ? { state: 'running', host: this.#profile.account!.imap.host, port: this.#profile.account!.imap.port }
           : { state: 'stopped', ...(this.#upstreamNote ? { note: this.#upstreamNote } : this.#profile.account ? {} : { note: 'no provider account; set one with `waxseal account set`' }) },
       },
-      ...(this.#outboxStatus ? { outbox: this.#outboxStatus } : {}),
+      ...(this.#sending?.lastStatus ? { outbox: this.#sending.lastStatus } : {}),
       account: accountSummary(this.#profile),
       upstream: this.#fetcher?.status() ?? null,
       sync: this.#sync ? this.#sync.status() : profile.sync.couchdb ? { state: 'offline', server: profile.sync.couchdb } : { state: 'off' },
@@ -491,11 +346,8 @@ export class Daemon extends EventEmitter {
   }
 
   async stop(): Promise<void> {
-    this.#unregister?.();
-    await this.#smtp?.close();
-    this.#smtp = undefined;
-    await this.#outbox?.stop();
-    this.#outbox = undefined;
+    await this.#sending?.stop();
+    this.#sending = undefined;
     await this.#fetcher?.stop();
     this.#fetcher = undefined;
     for (const t of this.#pairTimers) clearTimeout(t);

@@ -90,14 +90,21 @@ async function measure(port: number, user: string, pass: string): Promise<Record
   await c.run('L', `L LOGIN ${user} "${pass}"\r\n`);
   await c.run('S', 'S SELECT INBOX\r\n');
   out['LOGIN+SELECT'] = performance.now() - t;
-  for (const [name, op] of OPS) out[name] = await op(c);
+  for (const [name, op] of OPS) {
+    const from = process.hrtime.bigint() / 1000n;
+    out[name] = await op(c);
+    // Monotonic µs, the clock of a V8 CPU profile: lets a profile be cut per operation.
+    if (process.env.WAXSEAL_BENCH_PROFILE) console.error(`op ${from} ${process.hrtime.bigint() / 1000n} ${name}`);
+  }
   c.close();
   return out;
 }
 
 function startWaxseal(dir: string, secret: string, user: string, pass: string): Promise<{ child: ChildProcess; port: number; startMs: number }> {
   const script = fileURLToPath(new URL('./imap-server.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script, dir, secret, user, pass], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // WAXSEAL_BENCH_PROFILE=DIR writes a V8 CPU profile of the Waxseal process to DIR.
+  const profile = process.env.WAXSEAL_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WAXSEAL_BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script, dir, secret, user, pass], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {

@@ -87,9 +87,10 @@ export interface OpenMailbox {
 
   /**
    * A hint that these messages' structures (ENVELOPE, BODYSTRUCTURE) or their bytes are
-   * about to be read, so they can be loaded in one batch.
+   * about to be read, so they can be loaded in one batch; 'whole' when only whole messages
+   * (BODY[] with no section) will be read.
    */
-  prefetch(uids: number[], what: 'structure' | 'content'): Promise<void>;
+  prefetch(uids: number[], what: 'structure' | 'content' | 'whole'): Promise<void>;
   /**
    * ENVELOPE, BODYSTRUCTURE or BODY of a message in wire form (imap/wire/structures.ts),
    * ready to send: a backend may keep them encoded, so that listing a mailbox opens no message.

@@ -209,10 +209,10 @@ class StoreMailbox implements OpenMailbox {
     return e;
   }
 
-  async prefetch(uids: number[], what: 'structure' | 'content'): Promise<void> {
+  async prefetch(uids: number[], what: 'structure' | 'content' | 'whole'): Promise<void> {
     const keys = uids.map((u) => this.#mbx.entries.get(u)?.meta.message).filter((k): k is string => !!k);
     if (what === 'structure') await this.#store.summarise(keys);
-    else await this.#store.content.prefetch(keys);
+    else await this.#store.content.prefetch(keys, { whole: what === 'whole' });
   }
 
   async structure(uid: number, item: 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY'): Promise<string> {
@@ -232,6 +232,10 @@ class StoreMailbox implements OpenMailbox {
 
   async section(uid: number, section: Section, partial?: { start: number; length: number }): Promise<Buffer> {
     const key = this.#entry(uid).meta.message;
+    if (section.path.length === 0 && !section.text) {
+      // The whole message: no need for its MIME tree (nor to open its message document).
+      return partial ? this.#store.content.read(key, partial.start, partial.start + partial.length) : this.#store.content.read(key);
+    }
     const { meta } = await this.#store.content.message(key);
     const range = sectionRange(fromStored(meta.tree), { path: section.path, ...(section.text ? { text: section.text } : {}) });
     if (!range) return Buffer.alloc(0);

@@ -21,6 +21,7 @@
  * no charset that is not valid UTF-8, are read as Latin-1 (windows-1252); Dovecot reads both
  * as UTF-8 with replacement characters, so nothing non-ASCII in them can be found.
  */
+import { isAscii } from 'node:buffer';
 import { expandSet, inSet } from '../imap/types.js';
 import type { SearchKey } from '../imap/types.js';
 import { parseAddressList } from '../mime/address.js';
@@ -45,6 +46,8 @@ export interface SearchOptions {
   recent?: ReadonlySet<number>;
   /** What `*` in a UID set stands for: the mailbox's highest UID (default: the highest given). */
   maxUid?: number;
+  /** Skip the raw-bytes pre-check of TEXT/BODY keys (for tests that compare both roads). */
+  noPrefilter?: boolean;
 }
 
 /**
@@ -55,9 +58,9 @@ const WINDOW = 8;
 
 /** UIDs of `messages` that match `key`, in input order. Each message's bytes are read at most once. */
 export async function searchMessages(key: SearchKey, messages: SearchableMessage[], opts?: SearchOptions): Promise<number[]> {
-  const o = withDefaults<SearchOptions>('searchMessages', { recent: undefined, maxUid: undefined }, opts);
+  const o = withDefaults<SearchOptions>('searchMessages', { recent: undefined, maxUid: undefined, noPrefilter: false }, opts);
   const maxUid = o.maxUid ?? messages.reduce((max, m) => Math.max(max, m.uid), 0);
-  const pred = compile(key, { recent: o.recent ?? new Set(), maxUid });
+  const pred = compile(key, { recent: o.recent ?? new Set(), maxUid, prefilter: !o.noPrefilter });
   const out: number[] = [];
   if (pred.cost === 0) {
     for (const m of messages) if (pred.quick(m)) out.push(m.uid);
@@ -108,6 +111,7 @@ interface Pred {
 interface CompileContext {
   recent: ReadonlySet<number>;
   maxUid: number;
+  prefilter: boolean;
 }
 
 const indexed = (test: (m: SearchableMessage) => boolean): Pred => ({ cost: 0, quick: test, full: test });
@@ -156,11 +160,13 @@ function compile(key: SearchKey, ctx: CompileContext): Pred {
     }
     case 'body': {
       const needle = fold(key.value);
-      return needsBytes(2, (text) => text.bodyMatches(needle));
+      const absent = absentTest(needle, ctx);
+      return needsBytes(2, (text) => !absent(text) && text.bodyMatches(needle));
     }
     case 'text': {
       const needle = fold(key.value);
-      return needsBytes(2, (text) => text.headerLinesMatch(needle) || text.bodyMatches(needle));
+      const absent = absentTest(needle, ctx);
+      return needsBytes(2, (text) => !absent(text) && (text.headerLinesMatch(needle) || text.bodyMatches(needle)));
     }
     case 'not': {
       const inner = compile(key.key, ctx);
@@ -201,7 +207,23 @@ function combine(parts: Pred[], any: boolean): Pred {
   };
 }
 
+/**
+ * A cheap "cannot match" for TEXT and BODY, before parsing and decoding a message: when a
+ * message is plain 7-bit ASCII with no encoded-words, no base64 or quoted-printable and no
+ * charset that maps ASCII bytes to other text, every header line and body text it has is
+ * in its raw bytes as they are (unfolding only puts a space where a line break was), and
+ * case folding of ASCII is ASCII's. So a needle of letters and digits that is not in the raw
+ * bytes, ignoring case, is in none of them. Anything else takes the full road.
+ */
+function absentTest(needle: string, ctx: CompileContext): (text: MessageText) => boolean {
+  if (!ctx.prefilter || !/^[A-Z0-9]+$/.test(needle)) return () => false;
+  const lower = needle.toLowerCase();
+  return (text) => text.plainAscii() && !text.lowerRaw().includes(lower);
+}
+
 const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc']);
+/** What, in a 7-bit message, can decode to text that is not in its raw bytes. */
+const DECODED = /=\?|base64|quoted-printable|utf-?7|utf-?16|utf-?32|ucs-?2|ucs-?4|iso-?2022|hz-gb/;
 
 /** One message's bytes, parsed and decoded only as far as the keys being evaluated ask. */
 class MessageText {
@@ -209,8 +231,21 @@ class MessageText {
   private root?: MimeNode;
   private bodies?: string[];
   private lines?: string[];
+  private lower?: string;
+  private plain?: boolean;
 
   constructor(private readonly raw: Buffer) {}
+
+  lowerRaw(): string {
+    this.lower ??= this.raw.toString('latin1').toLowerCase();
+    return this.lower;
+  }
+
+  /** 7-bit, and nothing in it decodes to other text (see absentTest). */
+  plainAscii(): boolean {
+    this.plain ??= isAscii(this.raw) && !DECODED.test(this.lowerRaw());
+    return this.plain;
+  }
 
   /** Only the top-level header: cheaper than parsing the MIME tree when no body key needs it. */
   private topHeader(): HeaderBlock {

@@ -17,6 +17,7 @@ import type { BodyStructure, Envelope } from '../model/message.js';
 import type { MessageMeta, Segment } from './kinds.js';
 import type { Sealer, SealedDoc } from './seal.js';
 import type { PouchDb } from './pouch.js';
+import type { Bodies } from './bodies.js';
 
 export interface ContentOptions {
   /** Leaf bodies at least this long go to part documents. */
@@ -99,13 +100,15 @@ export class ContentRepo {
   readonly #db: PouchDb;
   readonly #sealer: Sealer;
   readonly #opts: ContentOptions;
+  readonly #bodies: Bodies | undefined;
   readonly #cache = new Map<string, StoredMessage>();
   #cachedBytes = 0;
 
-  constructor(db: PouchDb, sealer: Sealer, opts: ContentOptions) {
+  constructor(db: PouchDb, sealer: Sealer, opts: ContentOptions, bodies?: Bodies) {
     this.#db = db;
     this.#sealer = sealer;
     this.#opts = opts;
+    this.#bodies = bodies;
   }
 
   /** The storage id of a message, for diagnostics and tests; says nothing without the key. */
@@ -160,10 +163,11 @@ export class ContentRepo {
 
   /**
    * Load many message documents with one read (a FETCH over a range), into the cache.
-   * Damaged or missing ones are left for message() to report one by one.
+   * Damaged or missing ones are left for message() to report one by one. With `whole`, the
+   * caller will read these messages whole only: those in the bodies file need no document.
    */
-  async prefetch(keys: string[]): Promise<void> {
-    const missing = [...new Set(keys)].filter((k) => !this.#cache.has(k));
+  async prefetch(keys: string[], opts: { whole?: boolean } = {}): Promise<void> {
+    const missing = [...new Set(keys)].filter((k) => !this.#cache.has(k) && !(opts.whole && this.#bodies?.has(k)));
     if (missing.length === 0) return;
     const docs = await this.#getMany(missing.map((k) => this.#sealer.docId('message', k)));
     docs.forEach((doc, i) => {
@@ -208,11 +212,26 @@ export class ContentRepo {
     return stored;
   }
 
-  /** Bytes [start, end) of the raw message, reading only the part documents that overlap. */
+  /**
+   * Bytes [start, end) of the raw message: from the bodies file when it holds the message,
+   * else reading only the part documents that overlap (and a message read whole from them
+   * is added to the bodies file).
+   */
   async read(key: string, start = 0, end?: number): Promise<Buffer> {
+    const whole = this.#bodies?.get(key);
+    if (whole) return whole.subarray(Math.min(start, whole.length), Math.min(end ?? whole.length, whole.length));
     const msg = await this.message(key);
     const stop = Math.min(end ?? msg.meta.size, msg.meta.size);
     if (start >= stop) return Buffer.alloc(0);
+    if (start === 0 && stop === msg.meta.size && this.#bodies) {
+      const raw = await this.#assemble(msg, start, stop);
+      void this.#bodies.add([[key, raw]]);
+      return raw;
+    }
+    return this.#assemble(msg, start, stop);
+  }
+
+  async #assemble(msg: StoredMessage, start: number, stop: number): Promise<Buffer> {
     const wanted: string[] = [];
     type Piece = Buffer | { chunk: string; from: number; to: number };
     const pieces: Piece[] = [];

@@ -8,6 +8,8 @@
  *   outbox/   messages accepted for sending, sealed with the index key (never replicates)
  *   cache/    device-local message summaries, sealed like the index (never replicates;
  *             derived from content, so losing it costs only time)
+ *   bodies    a file of whole raw messages sealed like the index, the fast road for
+ *             reading a message whole (never replicates; a cache of content, see bodies.ts)
  *
  * Content and state are separate databases so the index follows a feed of small documents
  * only, and so immutable content keeps no revision history.
@@ -19,6 +21,7 @@ import { WaxsealError } from '../util/errors.js';
 import { Hlc } from '../util/hlc.js';
 import { withDefaults } from '../util/options.js';
 import type { DerivedKeys } from '../secrets/root.js';
+import { Bodies } from './bodies.js';
 import { ContentRepo, DEFAULT_CONTENT_OPTIONS, type ContentOptions, type SplitMessage } from './content.js';
 import { liveFlags, type EntryMeta, type MailboxMeta, type MessageMeta } from './kinds.js';
 import { openPouch, type PouchDb } from './pouch.js';
@@ -50,7 +53,14 @@ export interface StoreOptions {
    * store need not know IMAP; without it no summaries are made at import.
    */
   summarize?: (meta: MessageMeta) => Summary;
+  /**
+   * Keep whole messages up to this size in the bodies file (default 1 MiB); 0 keeps none
+   * (every read then goes to the content documents, as tests of that road want).
+   */
+  bodiesMaxBytes?: number;
 }
+
+const BODIES_MAX_BYTES = 1024 * 1024;
 
 export interface ImportItem {
   raw: Buffer;
@@ -104,6 +114,7 @@ export class Store {
   /** Device-local: a message is sent from the device that accepted it. */
   readonly outbox: RecordRepo;
   readonly summaries: Summaries;
+  readonly #bodies: Bodies | undefined;
   readonly dir: string;
   readonly #dbs: PouchDb[];
   readonly #opts: StoreOptions;
@@ -114,7 +125,9 @@ export class Store {
     this.#dbs = [dbs.content, dbs.state, dbs.local, dbs.keys, dbs.outbox, dbs.cache];
     const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
     const hlc = new Hlc(opts.device ?? randomBytes(6).toString('hex'));
-    this.content = new ContentRepo(dbs.content, sealer, withDefaults('store content', DEFAULT_CONTENT_OPTIONS, opts.content));
+    const bodiesMax = opts.bodiesMaxBytes ?? BODIES_MAX_BYTES;
+    this.#bodies = bodiesMax > 0 ? new Bodies({ path: join(dir, 'bodies'), key: keys.index, maxBytes: bodiesMax }) : undefined;
+    this.content = new ContentRepo(dbs.content, sealer, withDefaults('store content', DEFAULT_CONTENT_OPTIONS, opts.content), this.#bodies);
     this.state = new StateRepo(dbs.state, sealer, hlc);
     this.records = new RecordRepo(dbs.keys, sealer, { kinds: ['ownkey', 'peer'], name: 'key' });
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
@@ -145,7 +158,7 @@ export class Store {
       };
       await checkKey(dbs.local, new Sealer({ sealKey: opts.keys.index, idKey: opts.keys.index }), dir);
       const store = new Store(dir, dbs, opts.keys, opts);
-      await Promise.all([store.index.load(), store.summaries.load()]);
+      await Promise.all([store.index.load(), store.summaries.load(), store.#bodies?.ready()]);
       return store;
     } catch (err) {
       if (err instanceof WaxsealError) throw err;
@@ -194,6 +207,7 @@ export class Store {
     clearTimeout(this.#compactTimer);
     await this.index.dispose();
     await this.summaries.close();
+    await this.#bodies?.close();
     await this.#compacting;
     await Promise.all(this.#dbs.map((db) => db.close()));
   }
@@ -243,6 +257,8 @@ export class Store {
       })),
     );
     await contentWritten;
+    // The bodies file is a cache: filled in the background, never waited for.
+    void this.#bodies?.add(split.map((m, i) => [m.key, items[i]!.raw]));
     // Summaries are derived data: remembered now, written in the background with others.
     const summarize = this.#opts.summarize;
     if (summarize) this.summaries.add(split.map((m) => [m.key, summarize(m.meta)]));

@@ -104,7 +104,8 @@ export const fetch = command({
     let sent = 0;
     // The next batch loads while this one is answered, so reads overlap encoding and writing.
     // BODY (non-extensible) is not among the kept structures: it comes from the message.
-    const what = needsBytes || wanted.some((i) => i.kind === 'BODY') ? 'content' : 'structure';
+    const onlyWhole = wanted.every((i) => i.kind !== 'BODY' && (i.kind !== 'BODY[]' || (i.section.path.length === 0 && !i.section.text)));
+    const what = !needsBytes && onlyWhole ? 'structure' : onlyWhole ? 'whole' : 'content';
     const load = (from: number) => {
       const loading = view.mailbox.prefetch(uids.slice(from, from + PREFETCH), what);
       loading.catch(() => undefined); // awaited (and so reported) when its batch comes

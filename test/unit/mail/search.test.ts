@@ -271,3 +271,40 @@ test('transfer and charset decoding', () => {
   assert.equal(decodeCharset(Buffer.from([0x93, 0x41, 0x94]), 'x-no-such-charset'), '“A”');
   assert.equal(decodeCharset(Buffer.from([0xa4]), 'iso-8859-15'), '€');
 });
+
+test('the raw-bytes pre-check of TEXT and BODY never hides a match that decoding finds', async () => {
+  const hidden = [
+    message(1, `Subject: plain\n\nnothing here\n`),
+    message(2, `Subject: b64\nContent-Transfer-Encoding: base64\n\n${b64('the Zorblax plan')}\n`),
+    message(3, `Subject: qp\nContent-Transfer-Encoding: quoted-printable\n\nthe Zorb=\nlax plan, Zorbl=61x too\n`),
+    message(4, `Subject: =?utf-8?b?${b64('Zorblax')}?=\n\nx\n`),
+    message(5, crlf(`Subject: 16\nContent-Type: text/plain; charset=utf-16le\n\n`).toString('latin1') + Buffer.from('Zorblax', 'utf16le').toString('latin1') + '\r\n'),
+    message(6, crlf('Subject: accent\nContent-Type: text/plain; charset=utf-8\n\nZORBLAX in caf\u00e9 and Stra\u00dfe\n')),
+    message(7, `Subject: folded\n  zorblax\n\nx\n`),
+  ];
+  for (const key of [text('zorblax'), body('ZorBlax'), text('cafe'), text('strasse'), body('nothing')]) {
+    assert.deepEqual(await searchMessages(key, hidden), await searchMessages(key, hidden, { noPrefilter: true }), JSON.stringify(key));
+  }
+  assert.deepEqual(await searchMessages(text('zorblax'), hidden), [2, 3, 4, 5, 6, 7]);
+  assert.deepEqual(await searchMessages(text('strasse'), hidden), [6]);
+});
+
+test('on a real corpus, TEXT and BODY answer the same with and without the pre-check', async () => {
+  const { spamAssassin } = await import('../../harness/corpus.js');
+  const corpus = [...spamAssassin('spam-2', 150), ...spamAssassin('easy-ham-1', 150)];
+  const msgs = corpus.map((m, i) => message(i + 1, m.raw));
+  const words = new Set(['viagra', 'remove', 'click', 'money', '2002', 'zzzz', 'the', 'spamassassin', 'html', 'nbsp']);
+  for (let i = 0; i < corpus.length; i += 15) {
+    const found = corpus[i]!.raw.toString('latin1').match(/[A-Za-z0-9]{5,}/g) ?? [];
+    for (const w of found.slice(-3)) words.add(w);
+  }
+  let matched = 0;
+  for (const w of words) {
+    for (const key of [text(w), body(w)]) {
+      const fast = await searchMessages(key, msgs);
+      assert.deepEqual(fast, await searchMessages(key, msgs, { noPrefilter: true }), JSON.stringify(key));
+      matched += fast.length;
+    }
+  }
+  assert.ok(matched > 0, 'the words are found somewhere');
+});

@@ -10,7 +10,7 @@ test('a small message cache evicts by bytes and still returns exact bytes, after
   const dir = await makeTempDir('waxseal-cache-');
   try {
     // Room for a handful of messages only, so reading 60 evicts most of them.
-    const s = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()), content: { cacheBytes: 40_000 } });
+    const s = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()), content: { cacheBytes: 40_000 }, bodiesMaxBytes: 0 });
     const box = (await s.createMailbox('INBOX')).logical;
     const corpus = spamAssassin('spam-2', 60);
     const imported = await s.import(box, corpus.map((m) => ({ raw: m.raw })));

@@ -11,7 +11,7 @@ let inbox: string;
 
 before(async () => {
   dir = await makeTempDir('waxseal-malformed-');
-  store = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()), content: { inlineMax: 256 } });
+  store = await Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(newRootSecret()), content: { inlineMax: 256 }, bodiesMaxBytes: 0 });
   inbox = (await store.createMailbox('INBOX')).logical;
 });
 after(async () => {

@@ -15,7 +15,7 @@ import { makeTempDir } from '../../harness/tmp.js';
 async function tempStore(opts: { inlineMax?: number } = {}) {
   const dir = await makeTempDir('waxseal-store-');
   const root = newRootSecret();
-  const open = () => Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(root), content: opts, summarize: summarizeForImap });
+  const open = () => Store.open({ dir: join(dir.path, 'store'), keys: deriveKeys(root), content: opts, summarize: summarizeForImap, bodiesMaxBytes: 0 });
   return { dir, root, open, store: await open() };
 }
 

@@ -4,7 +4,7 @@
  * Waxseal, then the same operations against both in the same run, Waxseal time / Dovecot
  * time per operation, plus Waxseal's peak RSS and its time from start to first SELECT.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -101,10 +101,10 @@ async function measure(port: number, user: string, pass: string): Promise<Record
 }
 
 function startWaxseal(dir: string, secret: string, user: string, pass: string): Promise<{ child: ChildProcess; port: number; startMs: number }> {
-  const script = fileURLToPath(new URL('./imap-server.ts', import.meta.url));
+  const script = fileURLToPath(new URL('./imap-server.mjs', import.meta.url));
   // WAXSEAL_BENCH_PROFILE=DIR writes a V8 CPU profile of the Waxseal process to DIR.
   const profile = process.env.WAXSEAL_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WAXSEAL_BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script, dir, secret, user, pass], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...profile, script, dir, secret, user, pass], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -131,6 +131,8 @@ export async function main(args: string[]): Promise<void> {
   const user = 'bench@example.test';
   const pass = randomBytes(9).toString('base64url');
   console.log(`imap benchmark: ${n} messages (${(msgs.reduce((s, m) => s + m.length, 0) / 1e6).toFixed(1)} MB), same operations on Dovecot and Waxseal`);
+  // The Waxseal side runs from the build, as `waxseal serve` does (see imap-server.mjs).
+  execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
   const dovecot = await startDovecot({ users: [{ user, password: pass }] });
   const tmp = await makeTempDir('waxseal-bench-imap-');
   const secret = randomBytes(32).toString('hex');

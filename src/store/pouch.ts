@@ -87,8 +87,19 @@ export interface OpenPouchOptions {
   /** Immutable content needs no revision history; mutable state keeps enough to merge. */
   revsLimit: number;
   autoCompaction: boolean;
+  /**
+   * LevelDB's block cache and write buffer, in bytes (LevelDB's defaults: 8 MiB and 4 MiB).
+   * Six databases at the defaults let native memory grow by ~70 MB under a large STORE.
+   */
+  cacheBytes?: number;
+  writeBufferBytes?: number;
 }
 
 export function openPouch(path: string, opts: OpenPouchOptions): PouchDb {
-  return new PouchDB(path, { revs_limit: opts.revsLimit, auto_compaction: opts.autoCompaction });
+  return new PouchDB(path, {
+    revs_limit: opts.revsLimit,
+    auto_compaction: opts.autoCompaction,
+    ...(opts.cacheBytes !== undefined ? { cacheSize: opts.cacheBytes } : {}),
+    ...(opts.writeBufferBytes !== undefined ? { writeBufferSize: opts.writeBufferBytes } : {}),
+  });
 }

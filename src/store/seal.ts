@@ -34,6 +34,7 @@ export interface OpenDoc<M = Record<string, unknown>> {
 }
 
 const ID_HEX = 40;
+const EMPTY = Buffer.alloc(0);
 const TAG = 16;
 const HEAD = 8;
 
@@ -73,20 +74,29 @@ export class Sealer {
     return h.digest('hex');
   }
 
-  seal(doc: { kind: string; logical: string; meta?: object; blob?: Buffer }): SealedDoc {
-    const _id = this.docId(doc.kind, doc.logical);
-    const meta = Buffer.from(JSON.stringify({ ...doc.meta, k: doc.kind, l: doc.logical }), 'utf8');
-    const blob = doc.blob ?? Buffer.alloc(0);
-    const used = HEAD + meta.length + blob.length;
-    const plain = Buffer.alloc(padme(used));
-    plain.writeUInt32BE(meta.length, 0);
+  /**
+   * `id` may be given when the caller already holds it (the index keeps every entry's id):
+   * it must be docId(kind, logical), and saves the HMAC, a fifth of sealing a small document.
+   */
+  seal(doc: { kind: string; logical: string; meta?: object; blob?: Buffer }, id?: string): SealedDoc {
+    const _id = id ?? this.docId(doc.kind, doc.logical);
+    const meta = JSON.stringify({ ...doc.meta, k: doc.kind, l: doc.logical });
+    const metaLen = Buffer.byteLength(meta, 'utf8');
+    const blob = doc.blob ?? EMPTY;
+    const used = HEAD + metaLen + blob.length;
+    const size = padme(used);
+    // One buffer, written in place; only the padding needs zeroing.
+    const plain = Buffer.allocUnsafe(size);
+    plain.writeUInt32BE(metaLen, 0);
     plain.writeUInt32BE(blob.length, 4);
-    meta.copy(plain, HEAD);
-    blob.copy(plain, HEAD + meta.length);
+    plain.write(meta, HEAD, 'utf8');
+    blob.copy(plain, HEAD + metaLen);
+    plain.fill(0, used);
     const iv = freshIv();
     const cipher = createCipheriv('aes-256-gcm', this.#sealKey, iv).setAAD(aad(_id));
-    const ct = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-    return { _id, v: SEAL_VERSION, iv: iv.toString('base64'), ct: ct.toString('base64') };
+    const ct = cipher.update(plain);
+    cipher.final();
+    return { _id, v: SEAL_VERSION, iv: iv.toString('base64'), ct: Buffer.concat([ct, cipher.getAuthTag()], ct.length + TAG).toString('base64') };
   }
 
   /**

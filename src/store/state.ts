@@ -30,7 +30,7 @@ export interface OpenedState {
 }
 
 const UPDATE_TRIES = 5;
-const WRITE_BATCH = 500;
+const WRITE_BATCH = 100;
 
 /** A state document ready to write, with the plaintext it was sealed from. */
 export interface PreparedState {
@@ -120,7 +120,7 @@ export class StateRepo {
     logicals: string[],
     mutate: (meta: M, stamp: string, logical: string) => M | undefined,
     origin?: unknown,
-    known?: ReadonlyMap<string, { rev: string; meta: M }>,
+    known?: ReadonlyMap<string, { id?: string; rev: string; meta: M }>,
   ): Promise<number> {
     const all = [...new Set(logicals)];
     const indexed: Array<Promise<void>> = [];
@@ -148,7 +148,7 @@ export class StateRepo {
     logicals: string[],
     mutate: (meta: M, stamp: string, logical: string) => M | undefined,
     index: (written: Array<{ rev: string; opened: OpenedState }>) => void,
-    known?: ReadonlyMap<string, { rev: string; meta: M }>,
+    known?: ReadonlyMap<string, { id?: string; rev: string; meta: M }>,
   ): Promise<number> {
     let pending = logicals;
     let changed = 0;
@@ -156,7 +156,7 @@ export class StateRepo {
       if (attempt === UPDATE_TRIES) throw new WaxsealError('ESTORE', `Could not update ${pending.length} ${kind}(s): they kept changing`);
       // First try from the revisions the caller already holds (no read at all); anything
       // that conflicts is read fresh on the next round.
-      const current: Array<{ logical: string; rev: string; meta: M }> = [];
+      const current: Array<{ logical: string; id?: string; rev: string; meta: M }> = [];
       const toRead = attempt === 0 && known ? pending.filter((l) => !known.has(l)) : pending;
       if (attempt === 0 && known) for (const l of pending) if (known.has(l)) current.push({ logical: l, ...known.get(l)! });
       if (toRead.length > 0) {
@@ -165,7 +165,7 @@ export class StateRepo {
         res.rows.forEach((row, i) => {
           if (!row.doc) throw new WaxsealError('EMISSING', `No such ${kind} ${ids[i]}`);
           const opened = this.#sealer.open<M>(row.doc as SealedDoc, kind);
-          current.push({ logical: opened.logical, rev: row.doc._rev!, meta: opened.meta });
+          current.push({ logical: opened.logical, id: ids[i]!, rev: row.doc._rev!, meta: opened.meta });
         });
       }
       const writes: PouchDocument[] = [];
@@ -174,7 +174,7 @@ export class StateRepo {
       for (const cur of current) {
         const next = mutate(cur.meta, this.#hlc.now(), cur.logical);
         if (next === undefined) continue;
-        const sealed = this.#sealer.seal({ kind, logical: cur.logical, meta: next });
+        const sealed = this.#sealer.seal({ kind, logical: cur.logical, meta: next }, cur.id);
         writes.push({ ...sealed, _rev: cur.rev });
         byId.set(sealed._id, cur.logical);
         metas.set(sealed._id, next);

@@ -60,7 +60,10 @@ export interface StoreOptions {
   bodiesMaxBytes?: number;
 }
 
-const BODIES_MAX_BYTES = 1024 * 1024;
+const MiB = 1024 * 1024;
+const BODIES_MAX_BYTES = MiB;
+/** LevelDB memory for the databases that are small or read once at start (see pouch.ts). */
+const SMALL_DB = { cacheBytes: MiB, writeBufferBytes: MiB };
 
 export interface ImportItem {
   raw: Buffer;
@@ -148,13 +151,14 @@ export class Store {
         // No auto-compaction: it rewrites every updated document's history on each write and
         // made a 10,000-message STORE 9x slower; state is compacted in the background instead
         // (content is immutable, one revision per document, nothing to compact).
-        content: openPouch(join(dir, 'content'), { revsLimit: 1, autoCompaction: false }),
+        // Whole messages are read from the bodies file, so content's block cache can be small.
+        content: openPouch(join(dir, 'content'), { revsLimit: 1, autoCompaction: false, cacheBytes: 2 * MiB }),
         state: openPouch(join(dir, 'state'), { revsLimit: 100, autoCompaction: false }),
-        local: openPouch(join(dir, 'local'), { revsLimit: 1, autoCompaction: true }),
+        local: openPouch(join(dir, 'local'), { revsLimit: 1, autoCompaction: true, ...SMALL_DB }),
         // Few, rarely changed documents: compacting on every write costs nothing here.
-        keys: openPouch(join(dir, 'keys'), { revsLimit: 100, autoCompaction: true }),
-        outbox: openPouch(join(dir, 'outbox'), { revsLimit: 1, autoCompaction: true }),
-        cache: openPouch(join(dir, 'cache'), { revsLimit: 1, autoCompaction: true }),
+        keys: openPouch(join(dir, 'keys'), { revsLimit: 100, autoCompaction: true, ...SMALL_DB }),
+        outbox: openPouch(join(dir, 'outbox'), { revsLimit: 1, autoCompaction: true, ...SMALL_DB }),
+        cache: openPouch(join(dir, 'cache'), { revsLimit: 1, autoCompaction: true, ...SMALL_DB }),
       };
       await checkKey(dbs.local, new Sealer({ sealKey: opts.keys.index, idKey: opts.keys.index }), dir);
       const store = new Store(dir, dbs, opts.keys, opts);
@@ -293,11 +297,11 @@ export class Store {
   }
 
   /** What the index holds for these entries: their metas and revisions, to write without reading. */
-  #known(entries: string[]): Map<string, { rev: string; meta: EntryMeta }> {
-    const out = new Map<string, { rev: string; meta: EntryMeta }>();
+  #known(entries: string[]): Map<string, { id: string; rev: string; meta: EntryMeta }> {
+    const out = new Map<string, { id: string; rev: string; meta: EntryMeta }>();
     for (const logical of entries) {
       const e = this.index.entry(logical);
-      if (e) out.set(logical, { rev: e.rev, meta: e.meta });
+      if (e) out.set(logical, { id: e.id, rev: e.rev, meta: e.meta });
     }
     return out;
   }

@@ -5,7 +5,7 @@
  * same order. It never replicates (UIDs are per device) and is sealed with its own key.
  * If it is lost it is rebuilt from the state database with new UIDVALIDITY values.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
 import { type EntryMeta, type MailboxMeta, mergeKnown } from './kinds.js';
@@ -70,7 +70,7 @@ interface EntrySlot {
 }
 
 function digest(meta: EntryMeta): string {
-  return createHash('sha256').update(JSON.stringify(meta)).digest('base64').slice(0, 16);
+  return hash('sha256', JSON.stringify(meta), 'base64').slice(0, 16);
 }
 
 const BATCH = 500;

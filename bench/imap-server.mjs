@@ -1,18 +1,20 @@
 /**
- * The Waxseal side of the IMAP benchmark, in its own process so its RSS is its own:
+ * The Waxseal side of the IMAP benchmark, in its own process so its RSS is its own, and run
+ * from the build (`dist/`, as `waxseal serve` runs) rather than through tsx, whose loader
+ * thread and compiler add ~30 MB and their own CPU to what would be measured:
  * opens (or creates) a store in DIR with the given root secret, serves IMAP on an ephemeral
  * port, prints `READY <port> <ms from start to listening>`, and on SIGTERM prints
  * `RSS <peak MB>` and exits.
  */
 import { join } from 'node:path';
-import { startImapServer } from '../src/imap/server.js';
-import { StoreBackend, summarizeForImap } from '../src/mail/imap-backend.js';
-import { STANDARD_MAILBOXES } from '../src/daemon/profile.js';
-import { deriveKeys } from '../src/secrets/root.js';
-import { Store } from '../src/store/store.js';
+import { startImapServer } from '../dist/src/imap/server.js';
+import { StoreBackend, summarizeForImap } from '../dist/src/mail/imap-backend.js';
+import { STANDARD_MAILBOXES } from '../dist/src/daemon/profile.js';
+import { deriveKeys } from '../dist/src/secrets/root.js';
+import { Store } from '../dist/src/store/store.js';
 
 const started = performance.now();
-const [dir, secretHex, user, password] = process.argv.slice(2) as [string, string, string, string];
+const [dir, secretHex, user, password] = process.argv.slice(2);
 const store = await Store.open({ dir: join(dir, 'store'), keys: deriveKeys(Buffer.from(secretHex, 'hex')), summarize: summarizeForImap });
 for (const [name, use] of STANDARD_MAILBOXES) if (!store.mailboxByName(name)) await store.createMailbox(name, use);
 const server = await startImapServer({
@@ -25,6 +27,13 @@ const server = await startImapServer({
   log: () => undefined,
 });
 process.stdout.write(`READY ${server.port} ${(performance.now() - started).toFixed(0)}\n`);
+// When profiling (bench/imap.ts), RSS over time on the operations' clock, to see which one peaks.
+if (process.env.WAXSEAL_BENCH_PROFILE) {
+  setInterval(() => {
+    const m = process.memoryUsage();
+    process.stderr.write(`rss ${process.hrtime.bigint() / 1000n} ${(m.rss / 1e6).toFixed(0)} heap ${(m.heapTotal / 1e6).toFixed(0)} used ${(m.heapUsed / 1e6).toFixed(0)} ext ${(m.external / 1e6).toFixed(0)}\n`);
+  }, 50).unref();
+}
 process.once('SIGTERM', async () => {
   await server.close();
   await store.close();

@@ -112,10 +112,10 @@ export class Daemon extends EventEmitter {
   private constructor(store: Store, opts: DaemonOptions) {
     super();
     this.store = store;
-    this.keyring = openKeyring(store, opts.unlocked.profile);
     this.#opts = opts;
     this.#profile = opts.unlocked.profile;
     this.#offline = opts.offline || opts.unlocked.profile.offline;
+    this.keyring = openKeyring(store, opts.unlocked.profile, { offline: () => this.#offline });
   }
 
   static async start(opts: DaemonOptions): Promise<Daemon> {

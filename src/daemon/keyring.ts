@@ -11,9 +11,15 @@ import { WaxsealError, errorMessage } from '../util/errors.js';
  * is null (and cached by the keyring); when a source could not be asked at all (timeout,
  * unreachable) and none found a key, the error says so and nothing is cached.
  */
-export function networkLookup(profile: ProfileConfig, log?: (event: string, fields: Record<string, unknown>) => void): NetworkLookup {
+export function networkLookup(
+  profile: ProfileConfig,
+  log?: (event: string, fields: Record<string, unknown>) => void,
+  offline: () => boolean = () => false,
+): NetworkLookup {
   const o = profile.openpgp;
   return async (address) => {
+    // Offline means no network use at all; like a timeout, this is not cached as "no key".
+    if (offline()) throw new WaxsealError('EOFFLINE', `Key lookup for ${address} was not made: Waxseal is offline`);
     const failures: string[] = [];
     const attempts: Array<[boolean, () => ReturnType<NetworkLookup>]> = [
       [o.sources.wkd, () => lookupWkd(address, { advanced: o.wkdAdvanced, direct: o.wkdDirect, timeoutMs: o.lookupTimeoutMs })],
@@ -34,12 +40,16 @@ export function networkLookup(profile: ProfileConfig, log?: (event: string, fiel
   };
 }
 
-export function openKeyring(store: Store, profile: ProfileConfig, opts: { network?: boolean } = {}): Keyring {
+/**
+ * `offline` is asked at every lookup, so offline mode switched at run time applies at once;
+ * without it, the profile's offline setting decides.
+ */
+export function openKeyring(store: Store, profile: ProfileConfig, opts: { network?: boolean; offline?: () => boolean } = {}): Keyring {
   const o = profile.openpgp;
   return new Keyring({
     records: store.records,
     sources: o.sources,
-    ...(opts.network !== false && !profile.offline ? { network: networkLookup(profile) } : {}),
+    ...(opts.network !== false ? { network: networkLookup(profile, undefined, opts.offline ?? (() => profile.offline)) } : {}),
     refreshMs: o.lookupRefreshHours * 3600_000,
   });
 }

@@ -276,17 +276,20 @@ export class Keyring {
     const cacheKey = `${address.toLowerCase()}\0${opts.network !== false}`;
     const hit = this.#lookups.get(cacheKey);
     if (hit && this.#now() - hit.at < CACHE_MS) return hit.result;
-    const result = await this.#lookup(address, opts);
-    this.#lookups.set(cacheKey, { at: this.#now(), result });
+    const [result, reached] = await this.#lookup(address, opts);
+    // An answer made without a network lookup that should have been made (offline, timeout)
+    // is not remembered: the next lookup asks again.
+    if (reached) this.#lookups.set(cacheKey, { at: this.#now(), result });
     return result;
   }
 
-  async #lookup(address: string, opts: { network?: boolean }): Promise<Lookup> {
+  /** The answer, and false when a network lookup was due but could not be made. */
+  async #lookup(address: string, opts: { network?: boolean }): Promise<[Lookup, boolean]> {
     const addr = address.toLowerCase();
     // Mail to ourselves (or to another address of ours) is encrypted to our own key.
     const own = (await this.ownKeys()).filter((k) => addressesOf(k).includes(addr)).reverse();
     for (const k of own) {
-      if (await canEncryptTo(k.toPublic(), addr, new Date(this.#now()))) return { address: addr, key: k.toPublic(), source: 'own', verified: true, changes: [] };
+      if (await canEncryptTo(k.toPublic(), addr, new Date(this.#now()))) return [{ address: addr, key: k.toPublic(), source: 'own', verified: true, changes: [] }, true];
     }
     let p = (await this.peer(addr)) ?? { address: addr };
     const now = new Date(this.#now());
@@ -304,12 +307,12 @@ export class Keyring {
     if ((!found || fromNetwork) && opts.network !== false && this.#network && stale && (this.#sources.wkd || this.#sources.vks)) {
       // A lookup that could not be made (offline, timeout) leaves the cache alone.
       const res = await this.#network(addr).catch(() => undefined);
-      if (res === undefined) return this.#result(addr, p, found);
+      if (res === undefined) return [this.#result(addr, p, found), false];
       const key = res?.keys[0];
       p = (await this.#offer(addr, key ? 'network' : undefined, (cur) => ({ ...cur, network: { ...(key ? { key: b64(key) } : {}), source: res?.source ?? 'wkd', fetchedAt: this.#now() } }), key)) ?? p;
       found = await pick();
     }
-    return this.#result(addr, p, found);
+    return [this.#result(addr, p, found), true];
   }
 
   #result(addr: string, p: PeerState, found: { key: PublicKey; source: KeySource } | undefined): Lookup {

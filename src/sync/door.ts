@@ -12,10 +12,13 @@
  *    other than the one derived from the id (content is immutable: a second revision, a
  *    deletion, can only come from the server), a document of a state or key kind;
  *  - state, keys: anything that does not open or is of another database's kind. Deletions
- *    pass: devices delete merged-away conflict revisions and removed key records.
+ *    pass: devices delete merged-away conflict revisions and removed key records;
+ *  - keys: a record at a revision other than the one sealed inside it (records.ts): an older
+ *    record replayed as the newest has to sit at a higher generation than it was written at.
  * Replays of old state are caught later, by the index (uid-index.ts #guard).
  */
 import { immutableRev } from '../store/content.js';
+import { replayReason } from '../store/records.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from '../store/pouch.js';
 import type { SealedDoc, Sealer } from '../store/seal.js';
 import { errorMessage } from '../util/errors.js';
@@ -35,6 +38,7 @@ export function refuseReason(db: ReplicatedDb, doc: PouchDocument, sealer: Seale
   try {
     const opened = sealer.open(doc as unknown as SealedDoc);
     if (!KINDS[db].includes(opened.kind)) return `a ${opened.kind} does not belong in ${db}`;
+    if (db === 'keys') return replayReason(opened.meta, String(doc._rev));
   } catch (err) {
     return errorMessage(err);
   }

@@ -17,7 +17,7 @@ import type { Store } from '../store/store.js';
 import { errorMessage } from '../util/errors.js';
 import { guardedTarget, type Accepted, type Refusal } from './door.js';
 import { REPLICATED, remoteDbName, type ReplicatedDb } from './names.js';
-import { checkServer, endpoint, ensureDb, type RemoteServer } from './remote.js';
+import { checkServer, ensureDb, remoteDb, type RemoteServer } from './remote.js';
 
 export type SyncState = 'starting' | 'in-sync' | 'pending' | 'offline' | 'error';
 
@@ -118,10 +118,7 @@ export class SyncController extends EventEmitter {
     }
     if (this.#stopped) return;
     this.#connectError = undefined;
-    const { base, auth } = endpoint(server);
-    for (const db of REPLICATED) {
-      this.#remotes.set(db, new PouchDB(`${base}/${remoteDbName(this.#opts.keys.id, db)}`, { skip_setup: true, ...(auth ? { auth } : {}) }));
-    }
+    for (const db of REPLICATED) this.#remotes.set(db, remoteDb(server, remoteDbName(this.#opts.keys.id, db)));
     if (!this.#firstDone) {
       const infos = await Promise.all([...this.#remotes.values()].map((r) => r.info().catch(() => ({ doc_count: 0 }))));
       this.#firstTotal = infos.reduce((n, i) => n + i.doc_count, 0);

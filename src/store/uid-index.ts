@@ -8,11 +8,12 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import { type EntryMeta, type MailboxMeta, mergeKnown } from './kinds.js';
+import type { EntryMeta, MailboxMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
 import { HandOver } from './handover.js';
+import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
 export type { IndexContent } from './waiting.js';
@@ -121,6 +122,7 @@ export class UidIndex extends EventEmitter {
   readonly damaged = new Map<string, string>();
   readonly #waiting = new WaitingEntries();
   readonly #handedOver = new HandOver();
+  readonly #replays = new Replays();
   readonly #content: IndexContent;
 
   /**
@@ -213,7 +215,7 @@ export class UidIndex extends EventEmitter {
   async dispose(): Promise<void> {
     clearTimeout(this.#catchUpTimer);
     this.#catchUpTimer = undefined;
-    await this.catchUp().catch(() => undefined);
+    await this.#drainQueued().catch(() => undefined);
     // So the next start reads one snapshot, not the thousands of journals an import leaves.
     await this.#compactJournals().catch(() => undefined);
   }
@@ -254,6 +256,11 @@ export class UidIndex extends EventEmitter {
 
   /** Process every change since the last one seen. Calls are serialised. */
   catchUp(): Promise<void> {
+    // Outside the queue: the repair's writes are applied through it (applyWritten).
+    return this.#drainQueued().then(() => this.#replays.repair(this.#state).catch(() => undefined));
+  }
+
+  #drainQueued(): Promise<void> {
     const run = this.#running.then(() => this.#drain());
     this.#running = run.catch(() => undefined);
     return run;
@@ -343,20 +350,12 @@ export class UidIndex extends EventEmitter {
     }
   }
 
-  /**
-   * A revision that knows less than the index already does (a server replaying an old
-   * revision as the current one) must not turn edits back: every incoming state is merged
-   * with the last one indexed, which a genuine newer revision always dominates (a concurrent
-   * one arrives as a conflict, merged above). The replay is reported and the merge kept; the
-   * next local edit of that document writes the merge back.
-   */
+  /** An incoming state merged with the one last indexed, so a replay turns nothing back (replays.ts). */
   #guard(opened: OpenedState): OpenedState {
     const known = opened.kind === 'entry' ? this.#slots.get(opened.logical)?.state : this.#counters.get(opened.logical)?.state;
-    if (!known || known.rev === opened.rev) return opened;
-    const merged = mergeKnown(opened.meta, known.meta);
-    if (merged === opened.meta) return opened;
-    this.emit('replayed', { id: opened.id, kind: opened.kind });
-    return { ...opened, meta: merged };
+    const merged = this.#replays.merge(opened, known);
+    if (merged !== opened) this.emit('replayed', { id: opened.id, kind: opened.kind });
+    return merged;
   }
 
   /**

@@ -15,7 +15,7 @@
  *    pass: devices delete merged-away conflict revisions and removed key records;
  *  - keys: a record at a revision other than the one sealed inside it (records.ts): an older
  *    record replayed as the newest has to sit at a higher generation than it was written at.
- * Replays of old state are caught later, by the index (uid-index.ts #guard).
+ * Replays of old state are caught later, by the index, and written over (store/replays.ts).
  */
 import { immutableRev } from '../store/content.js';
 import { replayReason } from '../store/records.js';

@@ -16,7 +16,7 @@ import { Store } from '../store/store.js';
 import { guardedTarget } from '../sync/door.js';
 import { remoteDbName } from '../sync/names.js';
 import { acceptPairing } from '../sync/pairing.js';
-import { checkServer, endpoint, parseServerUrl, type RemoteServer } from '../sync/remote.js';
+import { checkServer, endpoint, parseServerUrl, remoteDb, type RemoteServer } from '../sync/remote.js';
 import { WaxsealError } from '../util/errors.js';
 import type { SecretAccess, UnlockedProfile } from './profile.js';
 
@@ -38,8 +38,7 @@ export async function joinProfile(opts: { dataDir: string; url: string; password
     const store = await Store.open({ dir: paths.store, keys, device: profile.device });
     try {
       await store.putLocal('couchdb-password', opts.password ?? null);
-      const { base, auth } = endpoint(server);
-      const remote = new PouchDB(`${base}/${remoteDbName(keys.id, 'keys')}`, { skip_setup: true, ...(auth ? { auth } : {}) });
+      const remote = remoteDb(server, remoteDbName(keys.id, 'keys'));
       const target = guardedTarget({ db: store.replicated().keys, name: 'keys', sealer: new Sealer({ sealKey: keys.seal, idKey: keys.id }), onRefused: () => undefined });
       const result = (await PouchDB.replicate(remote, target, {})) as { docs_written: number };
       keysPulled = result.docs_written;

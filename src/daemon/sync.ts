@@ -5,7 +5,7 @@
 import { readProfile, writeProfile } from '../config/profile.js';
 import type { Store } from '../store/store.js';
 import { offerPairing } from '../sync/pairing.js';
-import { checkServer, endpoint, ensureDb, parseServerUrl, type RemoteServer } from '../sync/remote.js';
+import { checkServer, endpoint, ensureDb, parseServerUrl, remoteDb, type RemoteServer } from '../sync/remote.js';
 import { PouchDB } from '../store/pouch.js';
 import { REPLICATED, remoteDbName } from '../sync/names.js';
 import { WaxsealError } from '../util/errors.js';
@@ -57,9 +57,8 @@ export async function pairDevice(opts: { unlocked: UnlockedProfile; store: Store
   const { profile, root, keys } = opts.unlocked;
   // The new device fetches the user's keys right after joining: make sure they are there,
   // whether or not live replication has run yet (a few small documents).
-  const { base, auth } = endpoint(server);
   await ensureDb(server, remoteDbName(keys.id, 'keys'));
-  const remote = new PouchDB(`${base}/${remoteDbName(keys.id, 'keys')}`, { skip_setup: true, ...(auth ? { auth } : {}) });
+  const remote = remoteDb(server, remoteDbName(keys.id, 'keys'));
   try {
     await PouchDB.replicate(opts.store.replicated().keys, remote, {});
   } catch (err) {

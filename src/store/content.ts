@@ -38,6 +38,9 @@ export function describeForImap(raw: Buffer, root: MimeNode): { envelope: Envelo
   return { envelope: computeEnvelope(raw, root), body: computeBodyStructure(raw, root) };
 }
 
+/** Message keys has() remembers as stored: ~100 bytes each, so at most ~20 MB. */
+const PRESENT_LIMIT = 200_000;
+
 export const DEFAULT_CONTENT_OPTIONS: ContentOptions = {
   inlineMax: 8 * 1024,
   chunkSize: 256 * 1024,
@@ -102,6 +105,8 @@ export class ContentRepo {
   readonly #opts: ContentOptions;
   readonly #bodies: Bodies | undefined;
   readonly #cache = new Map<string, StoredMessage>();
+  /** Message keys known to be stored (see has()). */
+  readonly #present = new Set<string>();
   #cachedBytes = 0;
 
   constructor(db: PouchDb, sealer: Sealer, opts: ContentOptions, bodies?: Bodies) {
@@ -151,14 +156,29 @@ export class ContentRepo {
     }
   }
 
+  /**
+   * Which of these messages are stored. Asked as revsDiff (a message document has exactly
+   * one, known revision): that reads one LevelDB key a document, where `allDocs({keys})`
+   * opens a LevelDB iterator per key. Messages are never deleted, so one seen once is
+   * remembered (up to PRESENT_LIMIT): the index asks for every entry a first sync brings,
+   * most of them twice (on arrival, and when their message arrives).
+   */
   async has(keys: string[]): Promise<Set<string>> {
-    const ids = keys.map((k) => this.#sealer.docId('message', k));
-    const res = await this.#db.allDocs({ keys: ids });
-    const present = new Set<string>();
-    res.rows.forEach((row, i) => {
-      if (row.value && !row.value.deleted) present.add(keys[i]!);
-    });
+    const present = new Set(keys.filter((k) => this.#present.has(k)));
+    const unknown = keys.filter((k) => !present.has(k));
+    if (unknown.length === 0) return present;
+    const ids = unknown.map((k) => this.#sealer.docId('message', k));
+    const missing = await this.#db.revsDiff(Object.fromEntries(ids.map((id) => [id, [immutableRev(id)]])));
+    const found = unknown.filter((_, i) => !(ids[i]! in missing));
+    this.arrived(found);
+    for (const k of found) present.add(k);
     return present;
+  }
+
+  /** Messages now stored (the sync door tells of those it wrote), so has() need not read. */
+  arrived(keys: string[]): void {
+    if (this.#present.size + keys.length > PRESENT_LIMIT) this.#present.clear();
+    for (const k of keys) this.#present.add(k);
   }
 
   /**

@@ -71,6 +71,8 @@ export interface PouchDb {
   changes(opts: PouchChangesOptions & { live: true }): PouchChangesFeed;
   changes(opts: PouchChangesOptions): Promise<{ results: PouchChange[]; last_seq: number | string }>;
   info(): Promise<{ doc_count: number; update_seq: number | string }>;
+  /** Which of these revisions the database lacks (what replication asks before it sends). */
+  revsDiff(revs: Record<string, string[]>): Promise<Record<string, { missing: string[] }>>;
   compact(): Promise<unknown>;
   close(): Promise<void>;
   destroy(): Promise<void>;

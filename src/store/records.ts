@@ -7,6 +7,11 @@
  * edit the same record while apart leave a conflict; `resolve` merges every revision with
  * the caller's merge function (for keys: OpenPGP's own packet merge), so no revocation or
  * new self-signature made on one device is lost to an edit on another.
+ *
+ * Every record carries, sealed with it, the generation of the revision it was written as
+ * (the N of PouchDB's `N-hash`). A server replaying an older record as the newest must put
+ * it on top of the current revision, at a higher generation than the one sealed inside, so
+ * the door refuses it (sync/door.ts) without knowing what the device held before.
  */
 import { WaxsealError } from '../util/errors.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
@@ -22,6 +27,19 @@ export interface StoredRecord<T> {
 }
 
 const TRIES = 5;
+
+/** The generation of a PouchDB revision: 3 for `3-9f8e…`. */
+export function revGeneration(rev: string): number {
+  return Number.parseInt(rev, 10);
+}
+
+/** Why a sealed record's body does not belong at `rev`, or undefined when it does. */
+export function replayReason(meta: { gen?: unknown }, rev: string): string | undefined {
+  const gen = revGeneration(rev);
+  if (meta.gen === gen) return undefined;
+  if (typeof meta.gen !== 'number') return 'a record without its revision generation';
+  return meta.gen < gen ? `an older revision (${meta.gen}) was served as the current one (${gen})` : `a revision sealed as ${meta.gen} was served as ${gen}`;
+}
 
 export class RecordRepo {
   readonly #db: PouchDb;
@@ -49,12 +67,26 @@ export class RecordRepo {
   }
 
   async get<T>(kind: RecordKind, logical: string): Promise<StoredRecord<T> | undefined> {
-    try {
-      return this.#open<T>(await this.#db.get(this.#sealer.docId(kind, logical)), kind);
-    } catch (err) {
-      if ((err as { status?: number }).status === 404) return undefined;
-      throw err;
-    }
+    return (await this.#current<T>(kind, logical)).record;
+  }
+
+  /** The record, and when it was deleted, the deleted revision a new one must follow. */
+  async #current<T>(kind: RecordKind, logical: string): Promise<{ record?: StoredRecord<T>; deleted?: string }> {
+    const id = this.#sealer.docId(kind, logical);
+    const [row] = (await this.#db.allDocs({ keys: [id], include_docs: true })).rows;
+    if (row?.doc && !row.value?.deleted) return { record: this.#open<T>(row.doc, kind) };
+    return row?.value?.deleted ? { deleted: row.value.rev } : {};
+  }
+
+  /**
+   * The sealed document for `value` written on top of `rev` (none: a new document), with
+   * the generation it will have. Written without a revision, a record whose id was deleted
+   * before would continue the deleted one's history at a generation the seal would not
+   * match; so a new record names the deleted revision it follows.
+   */
+  #sealAt(kind: RecordKind, logical: string, value: unknown, rev?: string): PouchDocument {
+    const sealed = this.#sealer.seal({ kind, logical, meta: { value, gen: rev ? revGeneration(rev) + 1 : 1 } });
+    return rev ? { ...sealed, _rev: rev } : sealed;
   }
 
   /**
@@ -83,12 +115,11 @@ export class RecordRepo {
    */
   async update<T>(kind: RecordKind, logical: string, mutate: (current: T | undefined) => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
     for (let attempt = 0; attempt < TRIES; attempt++) {
-      const current = await this.get<T>(kind, logical);
+      const { record: current, deleted } = await this.#current<T>(kind, logical);
       const next = await mutate(current?.value);
       if (next === undefined) return current?.value;
-      const sealed = this.#sealer.seal({ kind, logical, meta: { value: next } });
       try {
-        await this.#db.put(current ? { ...sealed, _rev: current.rev } : sealed);
+        await this.#db.put(this.#sealAt(kind, logical, next, current?.rev ?? deleted));
         return next;
       } catch (err) {
         if ((err as { status?: number }).status !== 409) {
@@ -104,9 +135,10 @@ export class RecordRepo {
    * Returns the new revision; a 409 means someone else changed it (the caller re-reads).
    */
   async put<T>(kind: RecordKind, logical: string, value: T, rev?: string): Promise<string> {
-    const sealed = this.#sealer.seal({ kind, logical, meta: { value } });
-    const res = await this.#db.put(rev ? { ...sealed, _rev: rev } : sealed);
-    return res.rev!;
+    const res = await this.#db.put(this.#sealAt(kind, logical, value, rev));
+    if (revGeneration(res.rev!) === (rev ? revGeneration(rev) + 1 : 1)) return res.rev!;
+    // A new record over a deleted one (rare: ids are not reused): sealed again at its generation.
+    return (await this.#db.put(this.#sealAt(kind, logical, value, res.rev))).rev!;
   }
 
   /** Delete a record; with its revision known, without reading it first. */
@@ -144,7 +176,7 @@ export class RecordRepo {
     // Only a merge that adds something is written: two devices resolving the same conflict
     // at once would otherwise answer each other's identical merges with new ones for ever.
     if (JSON.stringify(merged) !== JSON.stringify(winner.value)) {
-      writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: { value: merged } }), _rev: winner.rev });
+      writes.push(this.#sealAt(winner.kind, winner.logical, merged, winner.rev));
     }
     await this.#db.bulkDocs(writes);
     return true;

@@ -8,10 +8,12 @@
 import { hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import { type EntryMeta, type MailboxMeta, mergeKnown } from './kinds.js';
+import type { EntryMeta, MailboxMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
+import { HandOver } from './handover.js';
+import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
 export type { IndexContent } from './waiting.js';
@@ -119,6 +121,8 @@ export class UidIndex extends EventEmitter {
   /** State documents that failed to open, by id, with the reason. */
   readonly damaged = new Map<string, string>();
   readonly #waiting = new WaitingEntries();
+  readonly #handedOver = new HandOver();
+  readonly #replays = new Replays();
   readonly #content: IndexContent;
 
   /**
@@ -132,6 +136,11 @@ export class UidIndex extends EventEmitter {
     this.#sealer = sealer;
     this.#state = state;
     this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
+  }
+
+  /** State documents read through the changes feed since this index opened. */
+  get documentsRead(): number {
+    return this.#documentsRead;
   }
 
   /** How many replicated entries wait for their message to arrive. */
@@ -206,7 +215,7 @@ export class UidIndex extends EventEmitter {
   async dispose(): Promise<void> {
     clearTimeout(this.#catchUpTimer);
     this.#catchUpTimer = undefined;
-    await this.catchUp().catch(() => undefined);
+    await this.#drainQueued().catch(() => undefined);
     // So the next start reads one snapshot, not the thousands of journals an import leaves.
     await this.#compactJournals().catch(() => undefined);
   }
@@ -247,6 +256,11 @@ export class UidIndex extends EventEmitter {
 
   /** Process every change since the last one seen. Calls are serialised. */
   catchUp(): Promise<void> {
+    // Outside the queue: the repair's writes are applied through it (applyWritten).
+    return this.#drainQueued().then(() => this.#replays.repair(this.#state).catch(() => undefined));
+  }
+
+  #drainQueued(): Promise<void> {
     const run = this.#running.then(() => this.#drain());
     this.#running = run.catch(() => undefined);
     return run;
@@ -276,20 +290,30 @@ export class UidIndex extends EventEmitter {
     return run;
   }
 
+  /**
+   * States the sync door opened and wrote (handover.ts): the feed that shows them next is
+   * answered from these instead of reading and opening the documents again.
+   */
+  handOver(states: OpenedState[]): void {
+    this.#handedOver.put(states);
+  }
+
   async #drain(): Promise<void> {
     for (;;) {
       const res = await this.#state.db.changes({ since: this.#lastSeq, limit: BATCH, style: 'all_docs' });
       if (res.results.length === 0) return;
       const fetch: string[] = [];
-      const wanted = new Set<string>();
+      const handed = new Map<string, OpenedState>();
       for (const change of res.results) {
         const applied = this.#applied.get(change.id);
         this.#applied.delete(change.id);
         // Written and applied by this process, and nothing else has arrived for it since.
-        if (change.changes.length === 1 && change.changes[0]!.rev === applied) continue;
+        const only = change.changes.length === 1 ? change.changes[0]!.rev : undefined;
+        if (only !== undefined && only === applied) continue;
         if (change.deleted) continue;
-        fetch.push(change.id);
-        wanted.add(change.id);
+        const state = only !== undefined ? this.#handedOver.take(change.id, only) : undefined;
+        if (state) handed.set(change.id, state);
+        else fetch.push(change.id);
       }
       const docs = new Map<string, PouchDocument>();
       if (fetch.length > 0) {
@@ -299,22 +323,23 @@ export class UidIndex extends EventEmitter {
       }
       const arrived: Waiting[] = [];
       for (const change of res.results) {
-        if (!wanted.has(change.id)) continue;
+        let opened = handed.get(change.id);
         const doc = docs.get(change.id);
-        if (!doc || doc._deleted) continue;
-        if (doc._conflicts && doc._conflicts.length > 0) {
-          // The merge writes a new revision, which a later pass of this loop picks up.
-          await this.#state.resolve(change.id);
-          continue;
-        }
-        let opened: OpenedState;
-        try {
-          opened = this.#state.open(doc);
-        } catch (err) {
-          // One damaged document must not hide the others: report it, skip it, go on.
-          this.damaged.set(doc._id, errorMessage(err));
-          this.emit('damaged', { id: doc._id, error: err });
-          continue;
+        if (!opened) {
+          if (!doc || doc._deleted) continue;
+          if (doc._conflicts && doc._conflicts.length > 0) {
+            // The merge writes a new revision, which a later pass of this loop picks up.
+            await this.#state.resolve(change.id);
+            continue;
+          }
+          try {
+            opened = this.#state.open(doc);
+          } catch (err) {
+            // One damaged document must not hide the others: report it, skip it, go on.
+            this.damaged.set(doc._id, errorMessage(err));
+            this.emit('damaged', { id: doc._id, error: err });
+            continue;
+          }
         }
         this.damaged.delete(change.id);
         this.#waiting.release(change.id);
@@ -325,20 +350,12 @@ export class UidIndex extends EventEmitter {
     }
   }
 
-  /**
-   * A revision that knows less than the index already does (a server replaying an old
-   * revision as the current one) must not turn edits back: every incoming state is merged
-   * with the last one indexed, which a genuine newer revision always dominates (a concurrent
-   * one arrives as a conflict, merged above). The replay is reported and the merge kept; the
-   * next local edit of that document writes the merge back.
-   */
+  /** An incoming state merged with the one last indexed, so a replay turns nothing back (replays.ts). */
   #guard(opened: OpenedState): OpenedState {
     const known = opened.kind === 'entry' ? this.#slots.get(opened.logical)?.state : this.#counters.get(opened.logical)?.state;
-    if (!known || known.rev === opened.rev) return opened;
-    const merged = mergeKnown(opened.meta, known.meta);
-    if (merged === opened.meta) return opened;
-    this.emit('replayed', { id: opened.id, kind: opened.kind });
-    return { ...opened, meta: merged };
+    const merged = this.#replays.merge(opened, known);
+    if (merged !== opened) this.emit('replayed', { id: opened.id, kind: opened.kind });
+    return merged;
   }
 
   /**

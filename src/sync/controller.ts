@@ -12,11 +12,12 @@ import type { DerivedKeys } from '../secrets/root.js';
 import { PouchDB, type PouchDb } from '../store/pouch.js';
 import type { RecordKind } from '../store/records.js';
 import { Sealer } from '../store/seal.js';
+import type { OpenedState } from '../store/state.js';
 import type { Store } from '../store/store.js';
 import { errorMessage } from '../util/errors.js';
-import { guardedTarget, type Refusal } from './door.js';
+import { guardedTarget, type Accepted, type Refusal } from './door.js';
 import { REPLICATED, remoteDbName, type ReplicatedDb } from './names.js';
-import { checkServer, endpoint, ensureDb, type RemoteServer } from './remote.js';
+import { checkServer, ensureDb, remoteDb, type RemoteServer } from './remote.js';
 
 export type SyncState = 'starting' | 'in-sync' | 'pending' | 'offline' | 'error';
 
@@ -117,10 +118,7 @@ export class SyncController extends EventEmitter {
     }
     if (this.#stopped) return;
     this.#connectError = undefined;
-    const { base, auth } = endpoint(server);
-    for (const db of REPLICATED) {
-      this.#remotes.set(db, new PouchDB(`${base}/${remoteDbName(this.#opts.keys.id, db)}`, { skip_setup: true, ...(auth ? { auth } : {}) }));
-    }
+    for (const db of REPLICATED) this.#remotes.set(db, remoteDb(server, remoteDbName(this.#opts.keys.id, db)));
     if (!this.#firstDone) {
       const infos = await Promise.all([...this.#remotes.values()].map((r) => r.info().catch(() => ({ doc_count: 0 }))));
       this.#firstTotal = infos.reduce((n, i) => n + i.doc_count, 0);
@@ -142,7 +140,8 @@ export class SyncController extends EventEmitter {
       heartbeat: 10_000,
       back_off_function: (prev: number) => (prev ? Math.min(prev * 2, max) : min),
     };
-    const target = rep.dir === 'pull' ? guardedTarget({ db: local, name: rep.db, sealer: this.#sealer, onRefused: (r) => this.#refuse(r) }) : remote;
+    const target =
+      rep.dir === 'pull' ? guardedTarget({ db: local, name: rep.db, sealer: this.#sealer, onRefused: (r) => this.#refuse(r), onAccepted: (docs) => this.#accepted(rep.db, docs) }) : remote;
     const handle = PouchDB.replicate(rep.dir === 'pull' ? quietInfo(remote) : local, target, options);
     rep.handle = handle;
     handle.on('change', (info) => void this.#changed(rep, info as { docs_written: number; docs?: Array<{ _id: string }> }));
@@ -154,6 +153,16 @@ export class SyncController extends EventEmitter {
     });
     handle.on('denied', (err) => this.#phase(rep, 'error', err));
     handle.on('error', (err) => this.#phase(rep, 'error', err));
+  }
+
+  /** What the door opened, passed on so that the store does not read and open it again. */
+  #accepted(db: ReplicatedDb, docs: Accepted[]): void {
+    const { index, content } = this.#opts.store;
+    if (db === 'state') {
+      index.handOver(docs.map((d) => ({ id: d.id, rev: d.rev, kind: d.opened.kind as OpenedState['kind'], logical: d.opened.logical, meta: d.opened.meta as unknown as OpenedState['meta'] })));
+    } else if (db === 'content') {
+      content.arrived(docs.filter((d) => d.opened.kind === 'message').map((d) => d.opened.logical));
+    }
   }
 
   async #changed(rep: Rep, info: { docs_written: number; docs?: Array<{ _id: string }> }): Promise<void> {

@@ -2,6 +2,7 @@
  * The CouchDB server: its URL (never holding a password), the credentials that go with it,
  * and a check that it is a CouchDB that lets us in, answered in words a user can act on.
  */
+import { PouchDB, type PouchDb } from '../store/pouch.js';
 import { WaxsealError, errorMessage } from '../util/errors.js';
 
 export interface RemoteServer {
@@ -31,6 +32,18 @@ export function endpoint(server: RemoteServer): { base: string; auth?: { usernam
   u.username = '';
   const base = u.toString().replace(/\/+$/, '');
   return username || server.password ? { base, auth: { username, password: server.password ?? '' } } : { base };
+}
+
+/**
+ * A PouchDB handle on one of the server's databases. Responses are asked for uncompressed:
+ * everything replicated is AES-GCM ciphertext in base64, which gzip shrinks by the base64
+ * overhead at most (to ~75%) while the server deflates and we inflate every byte. Through
+ * express-pouchdb, which compresses every response (Apache CouchDB does not), that made a
+ * first sync of 10,000 messages pull at half the speed of plain documents.
+ */
+export function remoteDb(server: RemoteServer, name: string): PouchDb {
+  const { base, auth } = endpoint(server);
+  return new PouchDB(`${base}/${name}`, { skip_setup: true, headers: { 'Accept-Encoding': 'identity' }, ...(auth ? { auth } : {}) });
 }
 
 export function headers(server: RemoteServer): Record<string, string> {

@@ -2,7 +2,8 @@
  * A sync server that tampers with what it stores: changed bytes, a document moved to another
  * id, an old revision served again as the newest, content deleted or given a second
  * revision. Each is refused and reported by the device that pulls it; nothing it already
- * had is undone or lost, and later genuine changes keep arriving.
+ * had is undone or lost, a replayed state is written over, and later genuine changes keep
+ * arriving.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,8 @@ import { Store } from '../../src/store/store.js';
 import { deriveKeys, newRootSecret } from '../../src/secrets/root.js';
 import { SyncController } from '../../src/sync/controller.js';
 import { remoteDbName } from '../../src/sync/names.js';
-import { liveFlags } from '../../src/store/kinds.js';
+import { liveFlags, type EntryMeta } from '../../src/store/kinds.js';
+import { Sealer, type SealedDoc } from '../../src/store/seal.js';
 import { spamAssassin } from '../harness/corpus.js';
 import { startCouchDB, type CouchDB } from '../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
@@ -92,6 +94,10 @@ test('changed bytes, swapped ids, replayed revisions and deleted content are ref
 
   // Nothing B had was undone or lost: \Seen stays, every message still reads byte-exact.
   assert.deepEqual(liveFlags(b.store.index.entry(ids[0]!)!.meta), ['\\Seen']);
+  // And the replay is written over: the server's newest revision of entry 0 holds \Seen again.
+  const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
+  const serverFlags = async () => liveFlags(sealer.open<EntryMeta>((await get('state', e0)) as unknown as SealedDoc, 'entry').meta);
+  await until('the replay is repaired on the server', async () => (await serverFlags()).includes('\\Seen'));
   assert.equal(b.store.index.mailbox(box)!.entries.size, 6);
   for (const [i, logical] of ids.entries()) assert.ok((await b.store.read(b.store.index.entry(logical)!)).equals(msgs[i]!.raw));
 

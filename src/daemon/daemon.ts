@@ -87,7 +87,9 @@ export interface Credentials {
 export async function localPassword(store: Store): Promise<string> {
   const existing = await store.getLocal<string>('imap-password');
   if (existing) return existing;
-  const password = randomBytes(18).toString('base64url');
+  // Letters and digits only (~143 bits): a password that begins with "-" or holds "_" is
+  // read as an option by command-line clients (swaks did) or trips up a config file.
+  const password = randomBytes(32).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 24);
   await store.putLocal('imap-password', password);
   return password;
 }

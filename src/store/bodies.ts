@@ -58,6 +58,7 @@ export class Bodies {
   #loading: Promise<void> | undefined;
   #loaded = false;
   #appending: Promise<void> = Promise.resolve();
+  #scratch = Buffer.allocUnsafeSlow(64 * 1024);
   #closed = false;
 
   constructor(opts: BodiesOptions) {
@@ -77,7 +78,9 @@ export class Bodies {
     const loc = this.#where.get(id);
     if (!loc || this.#fd === undefined) return undefined;
     try {
-      const rec = Buffer.allocUnsafe(loc.len);
+      // Records are read into one reused buffer: only the opened message is a new allocation.
+      if (this.#scratch.length < loc.len) this.#scratch = Buffer.allocUnsafeSlow(Math.max(loc.len, 2 * this.#scratch.length));
+      const rec = this.#scratch.subarray(0, loc.len);
       if (readSync(this.#fd, rec, 0, loc.len, loc.at) !== loc.len) throw new Error('short read');
       const decipher = createDecipheriv('aes-256-gcm', this.#opts.key, rec.subarray(0, IV)).setAAD(Buffer.from(id, 'hex'));
       decipher.setAuthTag(rec.subarray(loc.len - TAG));

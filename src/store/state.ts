@@ -30,7 +30,7 @@ export interface OpenedState {
 }
 
 const UPDATE_TRIES = 5;
-const WRITE_BATCH = 100;
+const WRITE_BATCH = 250;
 
 /** A state document ready to write, with the plaintext it was sealed from. */
 export interface PreparedState {

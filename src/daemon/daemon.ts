@@ -19,6 +19,7 @@ import { ingest } from '../mail/ingest.js';
 import type { SmtpRelayOptions } from '../outbox/relay.js';
 import { checkKeysRequest, keysAction } from './keys.js';
 import { openKeyring } from './keyring.js';
+import { RecentSubmissions } from '../mail/recent-sent.js';
 import { Keyring } from '../mail/keyring.js';
 import type { UnlockedProfile } from './profile.js';
 import type { ProfileConfig } from '../config/profile.js';
@@ -110,6 +111,8 @@ export class Daemon extends EventEmitter {
   #upstreamNote: string | undefined;
   #sync: SyncController | undefined;
   readonly #pairTimers = new Set<NodeJS.Timeout>();
+  /** Messages submitted lately: IMAP recognises a client's own Sent copy of one. */
+  readonly #recent = new RecentSubmissions();
 
   private constructor(store: Store, opts: DaemonOptions) {
     super();
@@ -133,7 +136,7 @@ export class Daemon extends EventEmitter {
       if (imapsAt.host !== imapAt.host) throw new WaxsealError('EUSAGE', 'IMAP and implicit-TLS IMAP must listen on the same host');
       daemon.#imap = await listenOrExplain('IMAP', imapAt, () =>
         startImapServer({
-          backend: new StoreBackend({ store, user: profile.email, password: () => daemon.#password }),
+          backend: new StoreBackend({ store, user: profile.email, password: () => daemon.#password, recent: daemon.#recent }),
           host: imapAt.host,
           port: imapAt.port,
           tlsPort: imapsAt.port,
@@ -151,6 +154,7 @@ export class Daemon extends EventEmitter {
         profile: () => daemon.#profile,
         offline: () => daemon.#offline,
         password: () => daemon.#password,
+        recent: daemon.#recent,
         tls: { key: daemon.#certificate.key, cert: daemon.#certificate.cert },
         smtp: opts.smtp ?? profile.smtp,
         smtps: opts.smtps ?? profile.smtps,

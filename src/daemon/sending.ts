@@ -9,6 +9,7 @@ import { profilePaths } from '../config/paths.js';
 import type { Endpoint, ProfileConfig } from '../config/profile.js';
 import type { Keyring } from '../mail/keyring.js';
 import { createLocalRelay } from '../mail/local-relay.js';
+import type { RecentSubmissions } from '../mail/recent-sent.js';
 import { Submission } from '../mail/submission.js';
 import { Outbox, type OutboxStatus } from '../outbox/outbox.js';
 import type { Relay } from '../outbox/port.js';
@@ -33,6 +34,8 @@ export interface SendingOptions {
   offline: () => boolean;
   /** The local login, shared with IMAP. */
   password: () => string;
+  /** Messages accepted lately, shared with IMAP (a client's own Sent copy is not a second one). */
+  recent?: RecentSubmissions;
   tls: { key: string; cert: string };
   smtp: Endpoint;
   smtps: Endpoint;
@@ -62,6 +65,7 @@ export class Sending {
       password: opts.password,
       policy: () => opts.profile().openpgp.policy,
       online: () => !opts.offline(),
+      ...(opts.recent ? { recent: opts.recent } : {}),
       localKey: async (address) => {
         const other = findDaemon(address, opts.registryDir);
         return other ? (await readKey({ armoredKey: other.publicKey })).toPublic() : undefined;

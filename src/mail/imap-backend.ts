@@ -16,6 +16,7 @@ import type { IndexChange, IndexedEntry, IndexedMailbox } from '../store/uid-ind
 import { searchMessages } from './search.js';
 import { sortMessages, type SortableMessage, type SortCriterion } from './sort.js';
 import { parseReferences, threadMessages, type ThreadableMessage } from './thread.js';
+import type { RecentSubmissions } from './recent-sent.js';
 import type { ThreadTree } from '../imap/wire/encode.js';
 
 const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
@@ -41,17 +42,21 @@ export class StoreBackend implements ImapBackend {
   readonly #user: string;
   readonly #password: () => string;
 
-  constructor(opts: { store: Store; user: string; password: () => string }) {
+  readonly #recent: RecentSubmissions | undefined;
+
+  /** `recent`: messages submitted lately, so a client's APPEND of one to Sent is not a second copy. */
+  constructor(opts: { store: Store; user: string; password: () => string; recent?: RecentSubmissions }) {
     this.#store = opts.store;
     this.#user = opts.user.toLowerCase();
     this.#password = opts.password;
+    this.#recent = opts.recent;
   }
 
   async login(user: string, password: string): Promise<ImapAccount | null> {
     // Compare digests so the comparison takes the same time whatever the lengths.
     const okUser = timingSafeEqual(digest(user.toLowerCase()), digest(this.#user));
     const okPass = timingSafeEqual(digest(password), digest(this.#password()));
-    return okUser && okPass ? new StoreAccount(this.#store, this.#user) : null;
+    return okUser && okPass ? new StoreAccount(this.#store, this.#user, this.#recent) : null;
   }
 }
 
@@ -69,10 +74,12 @@ function validName(name: string): void {
 class StoreAccount implements ImapAccount {
   readonly user: string;
   readonly #store: Store;
+  readonly #recent: RecentSubmissions | undefined;
 
-  constructor(store: Store, user: string) {
+  constructor(store: Store, user: string, recent?: RecentSubmissions) {
     this.#store = store;
     this.user = user;
+    this.#recent = recent;
   }
 
   #find(name: string): IndexedMailbox {
@@ -151,7 +158,10 @@ class StoreAccount implements ImapAccount {
 
   async append(name: string, raw: Buffer, opts: { flags: string[]; date?: Date }): Promise<{ uidValidity: number; uid: number }> {
     const m = this.#find(name);
-    const [imported] = await this.#store.import(m.logical, [{ raw, flags: opts.flags, ...(opts.date ? { date: opts.date } : {}) }]);
+    // A client's own copy of a message it just sent through us: stored under the key of the
+    // copy Waxseal keeps, so Sent holds it once (the first of the two to arrive stays).
+    const key = m.meta.specialUse === '\\Sent' ? this.#recent?.entryKeyFor(raw) : undefined;
+    const [imported] = await this.#store.import(m.logical, [{ raw, flags: opts.flags, ...(opts.date ? { date: opts.date } : {}), ...(key ? { key } : {}) }]);
     return { uidValidity: m.uidValidity, uid: imported!.uid! };
   }
 

@@ -20,6 +20,7 @@ import type { ImportItem, Store } from '../store/store.js';
 import { isWaxsealError } from '../util/errors.js';
 import type { Keyring } from './keyring.js';
 import { buildBounce } from './bounce.js';
+import type { RecentSubmissions } from './recent-sent.js';
 
 /** What PGP/MIME adds to a message: armor is base64 in 64-column lines (×4/3 ×66/64) plus headers. */
 export const ENCRYPTION_GROWTH = 1.4;
@@ -31,6 +32,9 @@ export function submissionLimit(providerLimit: number): number {
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** The entry key of an outbox entry's Sent copy: one copy, however often it is stored. */
+const sentKey = (outboxId: string) => `sent:${outboxId}`;
 
 export interface SubmissionOptions {
   store: Store;
@@ -45,6 +49,8 @@ export interface SubmissionOptions {
   online?: () => boolean;
   /** The key of another profile on this machine, when the keyring knows none. */
   localKey?: (address: string) => Promise<PublicKey | undefined>;
+  /** Told of every message accepted, so a client's own Sent copy of it is not a second one. */
+  recent?: RecentSubmissions;
 }
 
 function headerAddresses(raw: Buffer, key: string): string[] {
@@ -97,7 +103,8 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
         throw err;
       }
     }
-    await this.outbox.enqueue(envelope, raw);
+    const entry = await this.outbox.enqueue(envelope, raw);
+    this.#o.recent?.note(entry.messageId, sentKey(entry.id));
   }
 
   async #recipients(to: string[]): Promise<Recipient[]> {
@@ -141,7 +148,7 @@ export class Submission implements SubmissionBackend, OutboxHooks, OutboxStorage
     const { fields, body } = splitEntity(Buffer.from(entry.raw, 'base64'));
     const how = mode === 'encrypt' ? 'encrypted' : mode === 'passthrough' ? 'encrypted; reason="encrypted by the mail client"' : 'none; reason="signed only: not every recipient has a key"';
     const raw = joinEntity([field('X-Waxseal-Encryption', how), ...fields.filter((f) => !f.key.startsWith('x-waxseal-'))], body);
-    await this.#groupImport(sent.logical, { raw, flags: ['\\Seen'], key: `sent:${entry.id}` });
+    await this.#groupImport(sent.logical, { raw, flags: ['\\Seen'], key: sentKey(entry.id) });
   }
 
   /**

@@ -94,7 +94,14 @@ async function learnBatch(keyring: Keyring, results: IncomingResult[]): Promise<
     }
     await flush();
   };
-  await Promise.all([...[...bySender.values()].map(sender), ...anonymous.map((r) => learn(r, r.date))]);
+  // Senders whose mail taught nothing else: one record write for all of them.
+  const quiet: Array<{ from: string; date: number | undefined }> = [];
+  const others: IncomingResult[][] = [];
+  for (const [from, rs] of bySender) {
+    if (rs.every(taughtNothing)) quiet.push({ from, date: rs.some((r) => r.date === undefined) ? undefined : Math.max(...rs.map((r) => r.date!)) });
+    else others.push(rs);
+  }
+  await Promise.all([keyring.seen(quiet).catch(() => undefined), ...others.map(sender), ...anonymous.map((r) => learn(r, r.date))]);
 }
 
 /** Stage one of ingest: the transform for every item, then what the batch taught the keyring. */

@@ -373,6 +373,25 @@ export class Keyring {
     }
   }
 
+  /**
+   * `learn` for senders whose mail taught nothing but that they wrote at `date` (most mail):
+   * Autocrypt's last_seen for all of them in one read and one write of their records.
+   */
+  async seen(senders: Array<{ from: string; date: number | undefined }>): Promise<void> {
+    if (!this.#sources.autocrypt || senders.length === 0) return;
+    const now = this.#now();
+    const when = new Map<string, number>();
+    for (const s of senders) {
+      const addr = s.from.toLowerCase();
+      when.set(addr, Math.max(when.get(addr) ?? -Infinity, Math.min(s.date ?? now, now)));
+    }
+    for (const addr of when.keys()) {
+      this.#lookups.delete(`${addr}\0true`);
+      this.#lookups.delete(`${addr}\0false`);
+    }
+    await this.#records.updateMany<PeerState>('peer', [...when.keys()], (addr, cur) => applyAutocrypt(cur ?? { address: addr }, when.get(addr)!, null, now));
+  }
+
   /** A key from a header, accepted only when it is readable, usable and has a user ID for `addr`. */
   async #checkedKey(data: Uint8Array, addr: string): Promise<Key | undefined> {
     try {

@@ -49,6 +49,12 @@ test('every way of writing a record seals the generation of the revision it beco
   await records.put('peer', 'b', { v: 3 });
   assert.equal(await sealedAtItsRevision(db, 'b'), 'ok');
   assert.deepEqual((await records.get('peer', 'b'))?.value, { v: 3 });
+
+  // updateMany (ingest's batched "seen from this sender"): new, changed and re-made records.
+  assert.ok(await records.remove('peer', 'b'));
+  await records.updateMany('peer', ['b', 'c', 'd'], () => ({ v: 4 }));
+  await records.updateMany('peer', ['c', 'd'], () => ({ v: 5 }));
+  for (const l of ['b', 'c', 'd']) assert.equal(await sealedAtItsRevision(db, l), 'ok', `record ${l}`);
   await db.close();
 });
 

@@ -7,7 +7,7 @@
  * field we pass through is copied byte for byte.
  */
 import { randomBytes } from 'node:crypto';
-import { fieldValue, parseHeaderBlock } from './header.js';
+import { fieldValue, parseHeaderBlock, type HeaderField } from './header.js';
 
 export interface RawField {
   name: string;
@@ -31,14 +31,37 @@ export function isContentField(key: string): boolean {
   return CONTENT_FIELD.test(key);
 }
 
+/**
+ * A field read from a message: its value is unfolded when first asked for. Most fields of a
+ * message arriving (Received, DKIM-Signature, ...) are passed through by their bytes only,
+ * and unfolding every one of them was a sixth of the incoming transform of plaintext mail.
+ */
+class ReadField implements RawField {
+  readonly name: string;
+  readonly key: string;
+  readonly raw: Buffer;
+  readonly #source: Buffer;
+  readonly #field: HeaderField;
+  #value: string | undefined;
+
+  constructor(source: Buffer, f: HeaderField) {
+    let bytes = source.subarray(f.start, f.end);
+    if (bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, Buffer.from('\r\n')]);
+    this.name = f.name;
+    this.key = f.key;
+    this.raw = bytes;
+    this.#source = source;
+    this.#field = f;
+  }
+
+  get value(): string {
+    return (this.#value ??= fieldValue(this.#source, this.#field));
+  }
+}
+
 export function splitEntity(raw: Buffer): SplitEntity {
   const block = parseHeaderBlock(raw);
-  const fields = block.fields.map((f) => {
-    let bytes = raw.subarray(f.start, f.end);
-    if (bytes[bytes.length - 1] !== 0x0a) bytes = Buffer.concat([bytes, Buffer.from('\r\n')]);
-    return { name: f.name, key: f.key, raw: bytes, value: fieldValue(raw, f) };
-  });
-  return { fields, body: raw.subarray(block.end) };
+  return { fields: block.fields.map((f) => new ReadField(raw, f)), body: raw.subarray(block.end) };
 }
 
 export function field(name: string, value: string): RawField {

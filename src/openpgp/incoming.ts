@@ -125,22 +125,26 @@ function containsArmor(buf: Buffer, what: 'MESSAGE' | 'SIGNED MESSAGE'): boolean
   return buf.includes(`-----BEGIN PGP ${what}-----`);
 }
 
-/** Any entity in the tree that is encrypted (a multipart/encrypted or an armored message). */
-function findEncrypted(raw: Buffer, node: MimeNode): boolean {
+/**
+ * Whether any entity in the tree is encrypted (a multipart/encrypted or an armored message)
+ * and whether any is signed (a multipart/signed or a cleartext-signed text): one walk, each
+ * leaf body decoded once.
+ */
+function findProtected(raw: Buffer, node: MimeNode, found = { encrypted: false, signed: false }): { encrypted: boolean; signed: boolean } {
   const ct = node.contentType;
-  if (ct.type === 'multipart' && ct.subtype === 'encrypted') return true;
+  if (ct.type === 'multipart' && ct.subtype === 'encrypted') found.encrypted = true;
+  else if (ct.type === 'multipart' && ct.subtype === 'signed') found.signed = true;
   if (node.children.length === 0 && !node.message) {
+    if (found.encrypted && found.signed) return found;
     const body = decodeBody(raw.subarray(node.bodyStart, node.end), node.encoding);
-    return containsArmor(body, 'MESSAGE');
+    found.encrypted ||= containsArmor(body, 'MESSAGE');
+    found.signed ||= containsArmor(body, 'SIGNED MESSAGE');
   }
-  return node.children.some((c) => findEncrypted(raw, c));
-}
-
-function findSigned(raw: Buffer, node: MimeNode): boolean {
-  const ct = node.contentType;
-  if (ct.type === 'multipart' && ct.subtype === 'signed') return true;
-  if (node.children.length === 0 && !node.message) return containsArmor(decodeBody(raw.subarray(node.bodyStart, node.end), node.encoding), 'SIGNED MESSAGE');
-  return node.children.some((c) => findSigned(raw, c));
+  for (const c of node.children) {
+    if (found.encrypted && found.signed) break;
+    findProtected(raw, c, found);
+  }
+  return found;
 }
 
 function attachedKeys(raw: Buffer, node: MimeNode, out: Buffer[] = []): Buffer[] {
@@ -235,8 +239,9 @@ export async function transformIncoming(opts: IncomingOptions): Promise<Incoming
 
   // Anything else: say what was not done and why.
   const notes: string[] = [];
-  if (findEncrypted(clean, tree)) notes.push('an encrypted part sits among unencrypted parts; it was not decrypted');
-  const sig: SignatureResult = findSigned(clean, tree) ? { status: 'none', note: 'only part of this message is signed' } : { status: 'none' };
+  const found = findProtected(clean, tree);
+  if (found.encrypted) notes.push('an encrypted part sits among unencrypted parts; it was not decrypted');
+  const sig: SignatureResult = found.signed ? { status: 'none', note: 'only part of this message is signed' } : { status: 'none' };
   return labelled('none', sig, notes[0]);
 }
 

@@ -89,11 +89,13 @@ export const fetch = command({
       // `uids` usually ascend through the view: the next sequence number is checked first.
       let out = '';
       let at = -1;
-      for (const [i, uid] of uids.entries()) {
+      const seqs = view.uids;
+      for (let i = 0; i < uids.length; i++) {
+        const uid = uids[i]!;
         const r = view.records.get(uid);
-        at = view.uids[at + 1] === uid ? at + 1 : view.seqOf(uid) - 1;
+        at = seqs[at + 1] === uid ? at + 1 : view.seqOf(uid) - 1;
         if (r && at >= 0) out += `* ${at + 1} FETCH (${cheapItems(wanted, uid, r)})\r\n`;
-        if (i % 2048 === 2047) {
+        if ((i & 2047) === 2047) {
           ctx.send(out);
           out = '';
         }

@@ -16,7 +16,7 @@ import { Store } from '../store/store.js';
 import { guardedTarget } from '../sync/door.js';
 import { remoteDbName } from '../sync/names.js';
 import { acceptPairing } from '../sync/pairing.js';
-import { checkServer, endpoint, parseServerUrl, remoteDb, type RemoteServer } from '../sync/remote.js';
+import { checkServer, parseServerUrl, remoteDb, type RemoteServer } from '../sync/remote.js';
 import { WaxsealError } from '../util/errors.js';
 import type { SecretAccess, UnlockedProfile } from './profile.js';
 

@@ -5,7 +5,7 @@
 import { readProfile, writeProfile } from '../config/profile.js';
 import type { Store } from '../store/store.js';
 import { offerPairing } from '../sync/pairing.js';
-import { checkServer, endpoint, ensureDb, parseServerUrl, remoteDb, type RemoteServer } from '../sync/remote.js';
+import { checkServer, ensureDb, parseServerUrl, remoteDb, type RemoteServer } from '../sync/remote.js';
 import { PouchDB } from '../store/pouch.js';
 import { REPLICATED, remoteDbName } from '../sync/names.js';
 import { WaxsealError } from '../util/errors.js';

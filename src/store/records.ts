@@ -72,10 +72,18 @@ export class RecordRepo {
 
   /** The record, and when it was deleted, the deleted revision a new one must follow. */
   async #current<T>(kind: RecordKind, logical: string): Promise<{ record?: StoredRecord<T>; deleted?: string }> {
-    const id = this.#sealer.docId(kind, logical);
-    const [row] = (await this.#db.allDocs({ keys: [id], include_docs: true })).rows;
-    if (row?.doc && !row.value?.deleted) return { record: this.#open<T>(row.doc, kind) };
-    return row?.value?.deleted ? { deleted: row.value.rev } : {};
+    return (await this.#currentMany<T>(kind, [logical]))[0]!;
+  }
+
+  /** #current for many records, in one read. */
+  async #currentMany<T>(kind: RecordKind, logicals: string[]): Promise<Array<{ record?: StoredRecord<T>; deleted?: string }>> {
+    if (logicals.length === 0) return [];
+    const ids = logicals.map((l) => this.#sealer.docId(kind, l));
+    const { rows } = await this.#db.allDocs({ keys: ids, include_docs: true });
+    return rows.map((row) => {
+      if (row.doc && !row.value?.deleted) return { record: this.#open<T>(row.doc, kind) };
+      return row.value?.deleted ? { deleted: row.value.rev } : {};
+    });
   }
 
   /**
@@ -131,24 +139,20 @@ export class RecordRepo {
   }
 
   /**
-   * `update` for many records of one kind at once: reads in parallel, one bulk write. A
+   * `update` for many records of one kind at once: one read, one bulk write. A
    * record changed meanwhile (409) goes through `update`, re-read and mutated again. Ingest
    * touches one peer record per sender; one write per batch instead of one per sender is
    * most of what storing plaintext mail used to spend on the keyring.
    */
   async updateMany<T>(kind: RecordKind, logicals: string[], mutate: (logical: string, current: T | undefined) => T | undefined): Promise<void> {
     const unique = [...new Set(logicals)];
-    const ids = unique.map((l) => this.#sealer.docId(kind, l));
-    const rows = ids.length > 0 ? (await this.#db.allDocs({ keys: ids, include_docs: true })).rows : [];
+    const current = await this.#currentMany<T>(kind, unique);
     const writes: Array<{ logical: string; doc: PouchDocument }> = [];
     unique.forEach((logical, i) => {
-      const row = rows[i];
-      const deleted = row?.value?.deleted ? row.value.rev : undefined;
-      const cur = row?.doc && !deleted ? this.#open<T>(row.doc, kind) : undefined;
-      const next = mutate(logical, cur?.value);
+      const { record, deleted } = current[i]!;
+      const next = mutate(logical, record?.value);
       if (next === undefined) return;
-      // Sealed with the generation it is written at, like every record (see #sealAt).
-      writes.push({ logical, doc: this.#sealAt(kind, logical, next, cur?.rev ?? deleted) });
+      writes.push({ logical, doc: this.#sealAt(kind, logical, next, record?.rev ?? deleted) });
     });
     if (writes.length === 0) return;
     let results;

@@ -9,7 +9,7 @@ import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
 import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, mergeRegisters, sameMeta } from './kinds.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
-import type { SealedDoc, Sealer } from './seal.js';
+import type { OpenDoc, SealedDoc, Sealer } from './seal.js';
 
 export interface NewEntry {
   mailbox: string;
@@ -27,6 +27,14 @@ export interface OpenedState {
   kind: 'mailbox' | 'entry';
   logical: string;
   meta: MailboxMeta | EntryMeta;
+}
+
+/** A state document already opened (by the repo, or by the sync door) as the index takes it. */
+export function openedState(id: string, rev: string, opened: OpenDoc): OpenedState {
+  if (opened.kind !== 'mailbox' && opened.kind !== 'entry') {
+    throw new WaxsealError('ETAMPERED', `Document ${id} has kind ${opened.kind}, which does not belong in the state database`);
+  }
+  return { id, rev, kind: opened.kind, logical: opened.logical, meta: opened.meta as unknown as MailboxMeta | EntryMeta };
 }
 
 const UPDATE_TRIES = 5;
@@ -58,11 +66,7 @@ export class StateRepo {
   }
 
   open(doc: PouchDocument): OpenedState {
-    const opened = this.#sealer.open(doc as SealedDoc);
-    if (opened.kind !== 'mailbox' && opened.kind !== 'entry') {
-      throw new WaxsealError('ETAMPERED', `Document ${doc._id} has kind ${opened.kind}, which does not belong in the state database`);
-    }
-    return { id: doc._id, rev: doc._rev!, kind: opened.kind, logical: opened.logical, meta: opened.meta as unknown as MailboxMeta };
+    return openedState(doc._id, doc._rev!, this.#sealer.open(doc as SealedDoc));
   }
 
   entryId(logical: string): string {

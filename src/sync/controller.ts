@@ -12,7 +12,7 @@ import type { DerivedKeys } from '../secrets/root.js';
 import { PouchDB, type PouchDb } from '../store/pouch.js';
 import type { RecordKind } from '../store/records.js';
 import { Sealer } from '../store/seal.js';
-import type { OpenedState } from '../store/state.js';
+import { openedState } from '../store/state.js';
 import type { Store } from '../store/store.js';
 import { errorMessage } from '../util/errors.js';
 import { guardedTarget, type Accepted, type Refusal } from './door.js';
@@ -159,7 +159,7 @@ export class SyncController extends EventEmitter {
   #accepted(db: ReplicatedDb, docs: Accepted[]): void {
     const { index, content } = this.#opts.store;
     if (db === 'state') {
-      index.handOver(docs.map((d) => ({ id: d.id, rev: d.rev, kind: d.opened.kind as OpenedState['kind'], logical: d.opened.logical, meta: d.opened.meta as unknown as OpenedState['meta'] })));
+      index.handOver(docs.map((d) => openedState(d.id, d.rev, d.opened)));
     } else if (db === 'content') {
       content.arrived(docs.filter((d) => d.opened.kind === 'message').map((d) => d.opened.logical));
     }

@@ -21,7 +21,7 @@
  * and scans only what was appended after it (after a crash), not the whole file.
  */
 import { createCipheriv, createDecipheriv, hash, randomBytes } from 'node:crypto';
-import { readSync, write } from 'node:fs';
+import { readSync } from 'node:fs';
 import { open, readFile, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { padme } from './seal.js';
 
@@ -53,7 +53,6 @@ export class Bodies {
   /** id (hex) → where its record's ciphertext is. */
   readonly #where = new Map<string, { at: number; len: number }>();
   #file: FileHandle | undefined;
-  #fd: number | undefined;
   #end = 0;
   #loading: Promise<void> | undefined;
   #loaded = false;
@@ -66,22 +65,18 @@ export class Bodies {
     this.#mask = hash('sha256', Buffer.concat([Buffer.from('waxseal/bodies\0'), opts.key]), 'buffer').subarray(0, ID);
   }
 
-  /** Messages held (after the file has been scanned). */
-  get size(): number {
-    return this.#where.size;
-  }
-
   /** The raw message, or undefined when it is not here: not added, too large, or damaged. */
   get(key: string): Buffer | undefined {
     if (!this.#loaded) return undefined;
     const id = this.#id(key);
     const loc = this.#where.get(id);
-    if (!loc || this.#fd === undefined) return undefined;
+    const fd = this.#file?.fd;
+    if (!loc || fd === undefined) return undefined;
     try {
       // Records are read into one reused buffer: only the opened message is a new allocation.
       if (this.#scratch.length < loc.len) this.#scratch = Buffer.allocUnsafeSlow(Math.max(loc.len, 2 * this.#scratch.length));
       const rec = this.#scratch.subarray(0, loc.len);
-      if (readSync(this.#fd, rec, 0, loc.len, loc.at) !== loc.len) throw new Error('short read');
+      if (readSync(fd, rec, 0, loc.len, loc.at) !== loc.len) throw new Error('short read');
       const decipher = createDecipheriv('aes-256-gcm', this.#opts.key, rec.subarray(0, IV)).setAAD(Buffer.from(id, 'hex'));
       decipher.setAuthTag(rec.subarray(loc.len - TAG));
       const plain = decipher.update(rec.subarray(IV, loc.len - TAG));
@@ -106,7 +101,8 @@ export class Bodies {
   add(messages: Array<[key: string, raw: Buffer]>): Promise<void> {
     const run = this.#appending.then(async () => {
       await this.ready();
-      if (this.#closed || this.#fd === undefined) return;
+      const file = this.#file;
+      if (this.#closed || !file) return;
       const records: Buffer[] = [];
       const added: Array<[string, { at: number; len: number }]> = [];
       const seen = new Set<string>();
@@ -123,7 +119,7 @@ export class Bodies {
       }
       if (records.length === 0) return;
       const buf = Buffer.concat(records);
-      await new Promise<void>((resolve, reject) => write(this.#fd!, buf, 0, buf.length, this.#end, (err) => (err ? reject(err) : resolve())));
+      await file.write(buf, 0, buf.length, this.#end);
       this.#end = at;
       for (const [id, loc] of added) this.#where.set(id, loc);
     });
@@ -167,7 +163,6 @@ export class Bodies {
       }
       if (pos < size) await this.#file.truncate(pos); // a torn append or damage: keep what precedes
       this.#end = pos;
-      this.#fd = this.#file.fd;
       if (pos - listed > REWRITE_IDX_AFTER) await this.#writeIdx();
     } catch {
       // unreadable or unwritable: no cache, every read goes to content
@@ -241,7 +236,6 @@ export class Bodies {
     await this.#loading;
     this.#closed = true;
     if (this.#file) await this.#writeIdx().catch(() => undefined);
-    this.#fd = undefined;
     await this.#file?.close();
     this.#file = undefined;
   }

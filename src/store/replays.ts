@@ -16,8 +16,9 @@ export class Replays {
 
   /** `opened` merged with what was known of it: `opened` itself unless it is a replay. */
   merge(opened: OpenedState, known: { rev: string; meta: MailboxMeta | EntryMeta } | undefined): OpenedState {
-    if (!known || known.rev === opened.rev) return opened;
-    const merged = mergeKnown(opened.meta, known.meta);
+    // Marks are immutable: a replay of one sets registers the entries already hold newer.
+    if (!known || known.rev === opened.rev || opened.kind === 'marks') return opened;
+    const merged = mergeKnown(opened.meta as MailboxMeta | EntryMeta, known.meta);
     if (merged === opened.meta) return opened;
     this.#seen.set(opened.logical, { kind: opened.kind, known: known.meta });
     return { ...opened, meta: merged };

@@ -3,11 +3,14 @@
  * the only ones that can conflict when two devices edit while apart. Conflicts are resolved
  * by merging every leaf revision field by field (kinds.ts) and writing the merge as the
  * winner while deleting the losers; every device computes the same merge.
+ * Flag changes to many entries at once go as immutable marks documents (marks.ts), which the
+ * index merges in the same way and folds into the entries later.
  */
 import { randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
 import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, mergeRegisters, sameMeta } from './kinds.js';
+import { MARKS_PER_DOC, type MarksMeta } from './marks.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
 import type { OpenDoc, SealedDoc, Sealer } from './seal.js';
 
@@ -21,20 +24,23 @@ export interface NewEntry {
   key?: string;
 }
 
+export type StateKind = 'mailbox' | 'entry' | 'marks';
+export const STATE_KINDS: readonly StateKind[] = ['mailbox', 'entry', 'marks'];
+
 export interface OpenedState {
   id: string;
   rev: string;
-  kind: 'mailbox' | 'entry';
+  kind: StateKind;
   logical: string;
-  meta: MailboxMeta | EntryMeta;
+  meta: MailboxMeta | EntryMeta | MarksMeta;
 }
 
 /** A state document already opened (by the repo, or by the sync door) as the index takes it. */
 export function openedState(id: string, rev: string, opened: OpenDoc): OpenedState {
-  if (opened.kind !== 'mailbox' && opened.kind !== 'entry') {
+  if (!(STATE_KINDS as readonly string[]).includes(opened.kind)) {
     throw new WaxsealError('ETAMPERED', `Document ${id} has kind ${opened.kind}, which does not belong in the state database`);
   }
-  return { id, rev, kind: opened.kind, logical: opened.logical, meta: opened.meta as unknown as MailboxMeta | EntryMeta };
+  return { id, rev, kind: opened.kind as StateKind, logical: opened.logical, meta: opened.meta as unknown as OpenedState['meta'] };
 }
 
 const UPDATE_TRIES = 5;
@@ -44,8 +50,8 @@ const WRITE_BATCH = 250;
 export interface PreparedState {
   logical: string;
   doc: SealedDoc;
-  kind: 'mailbox' | 'entry';
-  meta: MailboxMeta | EntryMeta;
+  kind: StateKind;
+  meta: OpenedState['meta'];
 }
 
 export class StateRepo {
@@ -95,8 +101,32 @@ export class StateRepo {
     });
   }
 
+  /**
+   * Flag changes for many entries (logical id → [flag, value] pairs) as marks documents,
+   * MARKS_PER_DOC entries each, every register of a document under one stamp.
+   */
+  async mark(changes: Map<string, Array<[string, boolean]>>, origin?: unknown): Promise<void> {
+    const all = [...changes];
+    const prepared: PreparedState[] = [];
+    for (let i = 0; i < all.length; i += MARKS_PER_DOC) {
+      const groups = new Map<string, [string, boolean, string[]]>();
+      for (const [logical, sets] of all.slice(i, i + MARKS_PER_DOC)) {
+        for (const [flag, value] of sets) {
+          const key = `${value ? '+' : '-'}${flag}`;
+          let group = groups.get(key);
+          if (!group) groups.set(key, (group = [flag, value, []]));
+          group[2].push(logical);
+        }
+      }
+      const logical = randomUUID();
+      const meta: MarksMeta = { stamp: this.#hlc.now(), flags: [...groups.values()] };
+      prepared.push({ logical, kind: 'marks', meta, doc: this.#sealer.seal({ kind: 'marks', logical, meta }) });
+    }
+    await this.create(prepared, origin);
+  }
+
   /** Write new documents; an existing id is left alone (a deterministic key seen twice). */
-  async create(prepared: PreparedState[]): Promise<Set<string>> {
+  async create(prepared: PreparedState[], origin?: unknown): Promise<Set<string>> {
     const results = await this.#db.bulkDocs(prepared.map((p) => p.doc));
     const existing = new Set<string>();
     const written: Array<{ rev: string; opened: OpenedState }> = [];
@@ -106,7 +136,7 @@ export class StateRepo {
       else if (r.error) throw new WaxsealError('ESTORE', `Could not write state: ${String(r.message ?? r.error)}`);
       else written.push({ rev: r.rev!, opened: { id: p.doc._id, rev: r.rev!, kind: p.kind, logical: p.logical, meta: p.meta } });
     });
-    await this.onWritten(written);
+    await this.onWritten(written, origin);
     return existing;
   }
 
@@ -211,12 +241,17 @@ export class StateRepo {
     const losers = doc._conflicts ?? [];
     if (losers.length === 0) return false;
     const winner = this.open(doc);
-    let merged = winner.meta;
+    if (winner.kind === 'marks') {
+      // Immutable: two revisions are two deletions of it, or a server's doing. Keep the winner.
+      await this.#db.bulkDocs(losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true })));
+      return true;
+    }
+    let merged = winner.meta as MailboxMeta | EntryMeta;
     for (const rev of losers) {
       const other = await this.#db.get(id, { rev });
       const opened = this.open(other);
       merged = winner.kind === 'entry' ? mergeEntry(merged as EntryMeta, opened.meta as EntryMeta) : mergeMailbox(merged as MailboxMeta, opened.meta as MailboxMeta);
-      this.#observe(opened.meta);
+      this.#observe(opened.meta as MailboxMeta | EntryMeta);
     }
     const writes: PouchDocument[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
     if (JSON.stringify(merged) !== JSON.stringify(winner.meta)) {

@@ -24,6 +24,7 @@ import type { DerivedKeys } from '../secrets/root.js';
 import { Bodies } from './bodies.js';
 import { ContentRepo, DEFAULT_CONTENT_OPTIONS, type ContentOptions, type SplitMessage } from './content.js';
 import { liveFlags, type EntryMeta, type MailboxMeta, type MessageMeta } from './kinds.js';
+import { MARKS_MIN } from './marks.js';
 import { openPouch, type PouchDb } from './pouch.js';
 import { Sealer, type SealedDoc } from './seal.js';
 import { RecordRepo } from './records.js';
@@ -85,6 +86,17 @@ export interface FlagChange {
   remove?: string[];
   /** Replace the whole flag set (IMAP STORE FLAGS). */
   set?: string[];
+}
+
+/** The flags `change` turns on or off in `meta`: [flag, new value] for each that changes. */
+function flagChanges(meta: EntryMeta, change: FlagChange): Array<[string, boolean]> {
+  const current = new Set(liveFlags(meta));
+  const target = new Set(change.set ?? current);
+  for (const f of change.add ?? []) target.add(f);
+  for (const f of change.remove ?? []) target.delete(f);
+  const out: Array<[string, boolean]> = [];
+  for (const f of new Set([...current, ...target])) if (current.has(f) !== target.has(f)) out.push([f, target.has(f)]);
+  return out;
 }
 
 /**
@@ -306,24 +318,42 @@ export class Store {
     return out;
   }
 
+  /**
+   * Change flags. Many entries changed at once (STORE 1:* +FLAGS) go as marks documents
+   * (marks.ts), against the flags the index shows: a few documents instead of a revision of
+   * every entry. Fewer, or entries the index does not hold, are entry revisions as before.
+   */
   async setFlags(entries: string[], change: FlagChange, origin?: unknown): Promise<number> {
-    const n = await this.state.update<EntryMeta>('entry', entries, (m, t) => {
-      const flags = { ...m.flags };
-      const current = new Set(liveFlags(m));
-      const target = new Set(change.set ?? current);
-      for (const f of change.add ?? []) target.add(f);
-      for (const f of change.remove ?? []) target.delete(f);
-      let touched = false;
-      for (const f of new Set([...current, ...target])) {
-        if (current.has(f) !== target.has(f)) {
-          flags[f] = [target.has(f), t];
-          touched = true;
-        }
+    const known = this.#known(entries);
+    if (known.size >= MARKS_MIN) {
+      const marks = new Map<string, Array<[string, boolean]>>();
+      for (const [logical, k] of known) {
+        const sets = flagChanges(k.meta, change);
+        if (sets.length > 0) marks.set(logical, sets);
       }
-      if (!touched) return undefined;
-      return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
-    }, origin, this.#known(entries));
-    return n;
+      const rest = entries.filter((l) => !known.has(l));
+      if (marks.size >= MARKS_MIN) {
+        await this.state.mark(marks, origin);
+        return marks.size + (rest.length > 0 ? await this.#setFlagsEach(rest, change, origin, known) : 0);
+      }
+    }
+    return this.#setFlagsEach(entries, change, origin, known);
+  }
+
+  #setFlagsEach(entries: string[], change: FlagChange, origin: unknown, known: Map<string, { id: string; rev: string; meta: EntryMeta }>): Promise<number> {
+    return this.state.update<EntryMeta>(
+      'entry',
+      entries,
+      (m, t) => {
+        const sets = flagChanges(m, change);
+        if (sets.length === 0) return undefined;
+        const flags = { ...m.flags };
+        for (const [f, value] of sets) flags[f] = [value, t];
+        return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
+      },
+      origin,
+      known,
+    );
   }
 
   /**

@@ -8,11 +8,12 @@
 import { hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import type { EntryMeta, MailboxMeta } from './kinds.js';
+import { type EntryMeta, type MailboxMeta, mergeRegisters } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
 import { HandOver } from './handover.js';
+import { LiveMarks, type MarksMeta, withMarks } from './marks.js';
 import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
@@ -76,6 +77,8 @@ function digest(meta: EntryMeta): string {
 }
 
 const BATCH = 500;
+/** How long another device's marks stay live here before this device folds them itself. */
+const FOREIGN_FOLD_MS = 60_000;
 const JOURNAL_COMPACT = 256;
 /** Journals past which compaction runs without waiting for writes to pause. */
 const JOURNAL_CAP = 4096;
@@ -123,6 +126,9 @@ export class UidIndex extends EventEmitter {
   readonly #waiting = new WaitingEntries();
   readonly #handedOver = new HandOver();
   readonly #replays = new Replays();
+  readonly #marks = new LiveMarks();
+  #foldTimer: NodeJS.Timeout | undefined;
+  #folding: Promise<void> | undefined;
   readonly #content: IndexContent;
 
   /**
@@ -141,6 +147,11 @@ export class UidIndex extends EventEmitter {
   /** State documents read through the changes feed since this index opened. */
   get documentsRead(): number {
     return this.#documentsRead;
+  }
+
+  /** Marks documents shown in the index and not yet folded into their entries (marks.ts). */
+  get liveMarks(): number {
+    return this.#marks.size;
   }
 
   /** How many replicated entries wait for their message to arrive. */
@@ -205,16 +216,65 @@ export class UidIndex extends EventEmitter {
     this.#catchUpTimer = setTimeout(() => {
       this.#catchUpTimer = undefined;
       this.catchUp()
+        .then(() => this.foldMarks())
         .then(() => this.#compactJournals())
         .catch(() => undefined);
     }, 5000);
     this.#catchUpTimer.unref();
   }
 
+  /** Fold other devices' marks once they have stayed live here for a while (marks.ts). */
+  #scheduleFold(): void {
+    const wait = this.#marks.nextForeign(FOREIGN_FOLD_MS);
+    if (wait === undefined || this.#foldTimer) return;
+    this.#foldTimer = setTimeout(() => {
+      this.#foldTimer = undefined;
+      this.foldMarks()
+        .catch(() => undefined)
+        .finally(() => this.#scheduleFold());
+    }, wait + 100);
+    this.#foldTimer.unref();
+  }
+
+  /**
+   * Write the live marks into their entries and delete them: this process's own marks, and
+   * other devices' that have stayed live for FOREIGN_FOLD_MS (`all`: every one). Runs when
+   * writing pauses, never inside a command; the entries go WRITE_BATCH at a time through the
+   * state repo, so a command arriving meanwhile waits for one batch at most.
+   */
+  foldMarks(all = false): Promise<void> {
+    const run = (this.#folding ?? Promise.resolve()).then(() => this.#fold(all));
+    const done = run.finally(() => {
+      if (this.#folding === done) this.#folding = undefined;
+    });
+    this.#folding = done.catch(() => undefined);
+    return done;
+  }
+
+  async #fold(all: boolean): Promise<void> {
+    for (const m of this.#marks.due(all ? 0 : FOREIGN_FOLD_MS)) {
+      const known = new Map<string, Known<EntryMeta>>();
+      for (const logical of m.regs.keys()) {
+        const state = this.#slots.get(logical)?.state;
+        if (state) known.set(logical, state);
+      }
+      // An entry not here yet: wait for it (the device that wrote the marks folds them anyway).
+      if (known.size < m.regs.size) continue;
+      // Written even when the index shows the marks already: it shows them, the document may not.
+      await this.#state.update<EntryMeta>('entry', [...known.keys()], (meta, _stamp, logical) => ({ ...meta, flags: mergeRegisters(meta.flags, m.regs.get(logical)!) }), undefined, known);
+      const [deleted] = await this.#state.db.bulkDocs([{ _id: m.id, _rev: m.rev, _deleted: true }]);
+      if (deleted?.error && deleted.status !== 409) throw new WaxsealError('ESTORE', `Could not delete folded marks: ${String(deleted.message ?? deleted.error)}`);
+      await this.#queued(async () => this.#marks.gone(m.id));
+    }
+  }
+
   /** Stop background work, recording the feed position reached, so the next start is quick. */
   async dispose(): Promise<void> {
     clearTimeout(this.#catchUpTimer);
     this.#catchUpTimer = undefined;
+    clearTimeout(this.#foldTimer);
+    this.#foldTimer = undefined;
+    await this.#folding;
     await this.#drainQueued().catch(() => undefined);
     // So the next start reads one snapshot, not the thousands of journals an import leaves.
     await this.#compactJournals().catch(() => undefined);
@@ -279,7 +339,7 @@ export class UidIndex extends EventEmitter {
       const dirty = new Set<string>();
       for (const w of written) {
         this.#applied.set(w.opened.id, w.rev);
-        this.#apply(w.opened, changes, dirty);
+        this.#apply(w.opened, changes, dirty, { own: true });
       }
       this.#sort();
       await this.#persist(dirty);
@@ -305,6 +365,9 @@ export class UidIndex extends EventEmitter {
       const fetch: string[] = [];
       const handed = new Map<string, OpenedState>();
       for (const change of res.results) {
+        // Marks written here are applied already, but their place in the feed holds the cursor.
+        this.#marks.seen(change.id, change.seq);
+        if (change.deleted) this.#marks.gone(change.id);
         const applied = this.#applied.get(change.id);
         this.#applied.delete(change.id);
         // Written and applied by this process, and nothing else has arrived for it since.
@@ -352,6 +415,9 @@ export class UidIndex extends EventEmitter {
 
   /** An incoming state merged with the one last indexed, so a replay turns nothing back (replays.ts). */
   #guard(opened: OpenedState): OpenedState {
+    if (opened.kind === 'marks') return opened;
+    // Live marks first: an entry written without them (elsewhere, or before them) is no replay.
+    if (opened.kind === 'entry') opened = this.#marked(opened);
     const known = opened.kind === 'entry' ? this.#slots.get(opened.logical)?.state : this.#counters.get(opened.logical)?.state;
     const merged = this.#replays.merge(opened, known);
     if (merged !== opened) this.emit('replayed', { id: opened.id, kind: opened.kind });
@@ -382,13 +448,13 @@ export class UidIndex extends EventEmitter {
           continue;
         }
         this.#waiting.release(a.opened.id);
-        this.#apply(a.opened, changes, dirty);
+        this.#apply(a.opened, changes, dirty, { seq: a.seq });
         if (a.opened.kind === 'mailbox') next.push(...this.#waiting.for([`mailbox:${a.opened.logical}`]));
       }
       batch = next;
     }
     this.#sort();
-    await this.#persist(dirty, this.#waiting.cursor(this.#lastSeq));
+    await this.#persist(dirty, this.#marks.cursor(this.#waiting.cursor(this.#lastSeq)));
     for (const c of changes.values()) this.emit('change', c);
   }
 
@@ -406,7 +472,17 @@ export class UidIndex extends EventEmitter {
     return run;
   }
 
-  #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>): void {
+  /** An entry with the registers of the live marks naming it merged in. */
+  #marked(opened: OpenedState): OpenedState {
+    const meta = withMarks(opened.meta as EntryMeta, this.#marks.regs(opened.logical));
+    return meta === opened.meta ? opened : { ...opened, meta };
+  }
+
+  #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>, from: { own?: boolean; seq?: number | string } = {}): void {
+    if (opened.kind === 'marks') {
+      this.#applyMarks(opened, changes, dirty, from);
+      return;
+    }
     if (opened.kind === 'mailbox') {
       const meta = opened.meta as MailboxMeta;
       let mbx = this.#mailboxes.get(opened.logical);
@@ -433,13 +509,30 @@ export class UidIndex extends EventEmitter {
       }
       return;
     }
-    const meta = opened.meta as EntryMeta;
+    const meta = this.#marked(opened).meta as EntryMeta;
     const mbx = this.#mailboxes.get(meta.mailbox);
     if (!mbx) {
       this.#pending.set(opened.logical, { id: opened.id, rev: opened.rev, logical: opened.logical, meta });
       return;
     }
     this.#applyEntry(mbx, opened.id, opened.rev, opened.logical, meta, changes, dirty);
+  }
+
+  /**
+   * Marks change the entries they name as the entries' own revisions would, at the entry
+   * revisions already indexed. An entry not indexed yet takes them when it arrives (#marked).
+   */
+  #applyMarks(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>, from: { own?: boolean; seq?: number | string }): void {
+    const regs = this.#marks.add(opened.id, opened.rev, opened.meta as MarksMeta, from.own ?? false, from.seq);
+    for (const [logical, r] of regs) {
+      const slot = this.#slots.get(logical);
+      const state = slot?.state;
+      const mbx = slot && this.#mailboxes.get(slot.mailbox);
+      if (!state || !mbx) continue;
+      const meta = withMarks(state.meta, r);
+      if (meta !== state.meta) this.#applyEntry(mbx, state.id, state.rev, logical, meta, changes, dirty);
+    }
+    this.#scheduleFold();
   }
 
   #applyEntry(mbx: IndexedMailbox, id: string, rev: string, logical: string, meta: EntryMeta, changes: Map<string, IndexChange>, dirty: Set<string>): void {

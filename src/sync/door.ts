@@ -19,12 +19,13 @@
  */
 import { immutableRev } from '../store/content.js';
 import { replayReason } from '../store/records.js';
+import { STATE_KINDS } from '../store/state.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from '../store/pouch.js';
 import type { OpenDoc, SealedDoc, Sealer } from '../store/seal.js';
 import { errorMessage } from '../util/errors.js';
 import type { ReplicatedDb } from './names.js';
 
-const KINDS: Record<ReplicatedDb, string[]> = { content: ['message', 'part'], state: ['mailbox', 'entry'], keys: ['ownkey', 'peer'] };
+const KINDS: Record<ReplicatedDb, string[]> = { content: ['message', 'part'], state: [...STATE_KINDS], keys: ['ownkey', 'peer'] };
 
 /** What the door found: why `doc` must not enter `db`, or what it holds (nothing for deletions). */
 function inspect(db: ReplicatedDb, doc: PouchDocument, sealer: Sealer): { reason?: string; opened?: OpenDoc } {

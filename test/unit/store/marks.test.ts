@@ -1,0 +1,172 @@
+/**
+ * Marks (store/marks.ts): a flag change to many entries is a few immutable documents that the
+ * index merges into the entries it shows, folded into the entries later. What a client sees
+ * must be exactly what entry revisions would have given: same flags, MODSEQs, announcements;
+ * across a restart before the fold; on another device; and merged with that device's edits.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Store } from '../../../src/store/store.js';
+import { PouchDB } from '../../../src/store/pouch.js';
+import { deriveKeys, newRootSecret } from '../../../src/secrets/root.js';
+import { liveFlags } from '../../../src/store/kinds.js';
+import { Sealer } from '../../../src/store/seal.js';
+import { MARKS_MIN } from '../../../src/store/marks.js';
+import type { IndexChange } from '../../../src/store/uid-index.js';
+import { sleep } from '../../../src/util/time.js';
+import { spamAssassin } from '../../harness/corpus.js';
+import { startCouchDB, type CouchDB } from '../../harness/couchdb.js';
+import { makeTempDir, type TempDir } from '../../harness/tmp.js';
+
+const N = MARKS_MIN * 2 + 10;
+let server: CouchDB;
+let dir: TempDir;
+before(async () => {
+  server = await startCouchDB();
+  dir = await makeTempDir('waxseal-marks-');
+});
+after(async () => {
+  await server.stop();
+  await dir.cleanup();
+});
+
+const view = (s: Store, box: string) => [...s.index.mailbox(box)!.entries.values()].map((e) => `${e.uid}:${e.modseq}:${liveFlags(e.meta).sort().join(',')}`);
+const flagsOf = (s: Store, box: string) =>
+  [...s.index.mailbox(box)!.entries.values()].map((e) => `${e.logical}:${liveFlags(e.meta).sort().join(',')}`).sort();
+
+/** Every state document's kind, opened with the store's keys. */
+async function kinds(s: Store, keys: ReturnType<typeof deriveKeys>): Promise<string[]> {
+  const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
+  const res = await s.replicated().state.allDocs({ include_docs: true });
+  return res.rows.map((r) => sealer.open(r.doc as never).kind);
+}
+
+async function sync(store: Store): Promise<void> {
+  for (const [name, db] of Object.entries(store.replicated())) {
+    const remote = `${server.url}/marks-${name}`;
+    await PouchDB.replicate(db, remote);
+    await PouchDB.replicate(remote, db);
+  }
+  await store.index.catchUp();
+}
+
+test('a STORE on many entries writes one marks document, shows and announces it like entry revisions, and survives a restart before the fold', async () => {
+  const keys = deriveKeys(newRootSecret());
+  const path = join(dir.path, 'local');
+  let s = await Store.open({ dir: path, keys });
+  try {
+    const box = (await s.createMailbox('INBOX')).logical;
+    const imported = await s.import(box, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })));
+    const entries = imported.map((i) => i.entry);
+    await s.setFlags([entries[0]!], { add: ['\\Seen'] });
+    const seqBefore = (await s.replicated().state.info()).update_seq as number;
+    const modseqBefore = s.index.mailbox(box)!.highestModseq;
+
+    const changes: IndexChange[] = [];
+    s.index.on('change', (c: IndexChange) => changes.push(c));
+    const changed = await s.setFlags(entries, { add: ['\\Seen'] }, 'session-1');
+    assert.equal(changed, N - 1, 'the entry already \\Seen is not changed');
+    assert.equal((await s.replicated().state.info()).update_seq, seqBefore + 1, 'one document written for the whole STORE');
+    assert.ok((await kinds(s, keys)).includes('marks'));
+    assert.equal(s.index.liveMarks, 1);
+
+    // Shown and announced exactly as entry revisions would be: each changed entry once, with a
+    // new MODSEQ, and the origin the IMAP session passed (it answers its own STORE itself).
+    const all = [...s.index.mailbox(box)!.entries.values()];
+    assert.ok(all.every((e) => e.meta.flags['\\Seen']?.[0] === true));
+    assert.deepEqual(
+      changes.flatMap((c) => c.changed).sort((a, b) => a - b),
+      all.slice(1).map((e) => e.uid),
+    );
+    assert.ok(changes.every((c) => c.origin === 'session-1'));
+    assert.ok(all[0]!.modseq <= modseqBefore, 'the unchanged entry keeps its MODSEQ');
+    assert.ok(all.slice(1).every((e) => e.modseq > modseqBefore));
+
+    // The same STORE again changes nothing; a FLAGS replace on all of them is marks too.
+    assert.equal(await s.setFlags(entries, { add: ['\\Seen'] }), 0);
+    assert.equal(await s.setFlags(entries, { set: ['\\Flagged'] }), N);
+    assert.equal(s.index.liveMarks, 2);
+    const shown = view(s, box);
+    assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Flagged')));
+
+    // Closed before the fold: the marks are read again on open, nothing changes for a client.
+    await s.close();
+    s = await Store.open({ dir: path, keys });
+    assert.deepEqual(view(s, box), shown);
+    assert.equal(s.index.liveMarks, 2, 'the marks are live again after the restart');
+
+    // The fold writes them into the entries and deletes them, without a MODSEQ moving.
+    const folded: IndexChange[] = [];
+    s.index.on('change', (c: IndexChange) => folded.push(c));
+    await s.index.foldMarks(true);
+    assert.equal(s.index.liveMarks, 0);
+    assert.deepEqual(view(s, box), shown);
+    assert.deepEqual(folded.flatMap((c) => [...c.added, ...c.changed, ...c.expunged]), []);
+    assert.ok(!(await kinds(s, keys)).includes('marks'), 'the marks documents are deleted');
+
+    // The entry documents themselves now hold the flags: a store rebuilt from the state
+    // database alone (no local index) shows the same.
+    await s.close();
+    rmSync(join(path, 'local'), { recursive: true, force: true });
+    s = await Store.open({ dir: path, keys });
+    assert.equal(s.index.rebuilt, true);
+    assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Flagged')));
+  } finally {
+    await s.close();
+  }
+});
+
+test('marks replicate to another device, merge with its own edits by stamp, and are folded once', async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'a'), keys: deriveKeys(root), device: 'deva' });
+  const b = await Store.open({ dir: join(dir.path, 'b'), keys: deriveKeys(root), device: 'devb' });
+  const replayed: unknown[] = [];
+  for (const s of [a, b]) s.index.on('replayed', (r) => replayed.push(r));
+  try {
+    const box = (await a.createMailbox('INBOX')).logical;
+    const ids = (await a.import(box, spamAssassin('easy-ham-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    await sync(a);
+    await sync(b);
+    assert.equal(b.index.mailbox(box)?.entries.size, N);
+
+    // Apart: A marks every entry \Seen; B, later, reads and un-reads entry 5 and flags entry 6.
+    await a.setFlags(ids, { add: ['\\Seen'] });
+    assert.equal(a.index.liveMarks, 1);
+    await sleep(5);
+    await b.setFlags([ids[5]!], { add: ['\\Seen'] });
+    await b.setFlags([ids[5]!], { remove: ['\\Seen'] });
+    await b.setFlags([ids[6]!], { add: ['\\Flagged'] });
+
+    for (let round = 0; round < 2; round++) {
+      await sync(a);
+      await sync(b);
+    }
+    const expected = ids.map((id, i) => `${id}:${i === 5 ? '' : i === 6 ? '\\Flagged,\\Seen' : '\\Seen'}`).sort();
+    assert.deepEqual(flagsOf(a, box), expected);
+    assert.deepEqual(flagsOf(b, box), expected, 'B shows A\'s marks before any fold');
+    assert.equal(b.index.liveMarks, 1);
+
+    // A folds its marks; B learns of the fold and keeps showing the same, with nothing to fold.
+    const bView = view(b, box);
+    await a.index.foldMarks();
+    assert.equal(a.index.liveMarks, 0);
+    for (let round = 0; round < 2; round++) {
+      await sync(a);
+      await sync(b);
+    }
+    assert.equal(b.index.liveMarks, 0, 'the deleted marks are no longer live on B');
+    assert.deepEqual(flagsOf(a, box), expected);
+    assert.deepEqual(flagsOf(b, box), expected);
+    assert.deepEqual(view(b, box), bView, 'A\'s fold moves no MODSEQ on B');
+    assert.deepEqual(replayed, [], 'an entry written without the marks is not taken for a replay');
+    for (const s of [a, b]) {
+      const res = await s.replicated().state.allDocs({ include_docs: true, conflicts: true });
+      assert.equal(res.rows.filter((r) => (r.doc?._conflicts?.length ?? 0) > 0).length, 0, 'no conflict left behind');
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

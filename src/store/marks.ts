@@ -1,12 +1,13 @@
 /**
- * Marks: one flag change made to many entries at once (`STORE 1:* +FLAGS (\Seen)`) written as
- * one immutable state document, instead of a new revision of every entry document. A
- * 10,000-entry STORE wrote 10,000 sealed revisions (about 5x Dovecot's whole STORE, most of it
- * in PouchDB's update path) and replicated 10,000 documents; as marks it is a handful.
+ * Marks: one flag change or expunge made to many entries at once (`STORE 1:* +FLAGS (\Seen)`,
+ * a MOVE's expunge of the originals) written as one immutable state document, instead of a
+ * new revision of every entry document. A 10,000-entry STORE wrote 10,000 sealed revisions
+ * (about 5x Dovecot's whole STORE, most of it in PouchDB's update path) and replicated 10,000
+ * documents; as marks it is a handful.
  *
- * A marks document carries registers like an entry's flags, all with one stamp, so it merges
- * with the entries the way their revisions merge with each other: field by field, newest
- * stamp wins, in any order. The index shows every entry merged with the live marks naming it.
+ * A marks document carries registers like an entry's flags and expunge, all with one stamp,
+ * so it merges with the entries the way their revisions merge with each other: field by
+ * field, newest stamp wins, in any order. The index shows every entry merged with the live marks naming it.
  *
  * Marks are folded away: once writing pauses, the index writes each marked entry with the
  * marks merged in, then deletes the marks document. Until then the index does not persist a
@@ -15,7 +16,7 @@
  * for a while, since the device that wrote them normally folds them within seconds, and two
  * folds of the same marks only make conflicting revisions that merge to the same thing.
  */
-import { type EntryMeta, type Register, mergeRegisters, sameMeta } from './kinds.js';
+import { type EntryMeta, type Register, mergeEntry, mergeRegister, mergeRegisters } from './kinds.js';
 import type { Stamp } from '../util/hlc.js';
 
 export interface MarksMeta {
@@ -23,39 +24,101 @@ export interface MarksMeta {
   stamp: Stamp;
   /** [flag, value, logical ids of the entries it is set on]. */
   flags: Array<[string, boolean, string[]]>;
+  /** Entries expunged: [logical id] or, for a MOVE, [logical id, the entry it moved to]. */
+  expunged?: Array<[string] | [string, string]>;
 }
 
-export type MarkedFlags = Record<string, Register<boolean>>;
+/** What marks set on one entry: registers like the entry's own, and a MOVE's link. */
+export interface Marked {
+  flags: Record<string, Register<boolean>>;
+  expunged?: Register<boolean>;
+  moved?: string;
+}
+
+/** A change to one entry, as the store asks for it. */
+export interface MarkChange {
+  flags?: Array<[string, boolean]>;
+  expunge?: { moved?: string };
+}
 
 /** Entries changed by fewer than this go as entry revisions: no fold to do later. */
 export const MARKS_MIN = 64;
 /** Entries per marks document, so one stays far below a CouchDB's document size limit. */
 export const MARKS_PER_DOC = 2000;
 
-/** The flag registers a marks document sets, per entry. */
-export function markedFlags(meta: MarksMeta): Map<string, MarkedFlags> {
-  const out = new Map<string, MarkedFlags>();
-  for (const [flag, value, logicals] of meta.flags) {
-    for (const logical of logicals) {
-      let regs = out.get(logical);
-      if (!regs) out.set(logical, (regs = {}));
-      regs[flag] = [value, meta.stamp];
+/** The marks document for `changes` (logical id → change), all under `stamp`. */
+export function marksMeta(changes: Array<[string, MarkChange]>, stamp: Stamp): MarksMeta {
+  const groups = new Map<string, [string, boolean, string[]]>();
+  const expunged: MarksMeta['expunged'] = [];
+  for (const [logical, change] of changes) {
+    for (const [flag, value] of change.flags ?? []) {
+      const key = `${value ? '+' : '-'}${flag}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = [flag, value, []]));
+      group[2].push(logical);
     }
+    if (change.expunge) expunged.push(change.expunge.moved === undefined ? [logical] : [logical, change.expunge.moved]);
+  }
+  return { stamp, flags: [...groups.values()], ...(expunged.length > 0 ? { expunged } : {}) };
+}
+
+/** What a marks document sets, per entry. */
+export function markedEntries(meta: MarksMeta): Map<string, Marked> {
+  const out = new Map<string, Marked>();
+  const of = (logical: string) => {
+    let m = out.get(logical);
+    if (!m) out.set(logical, (m = { flags: {} }));
+    return m;
+  };
+  for (const [flag, value, logicals] of meta.flags) for (const logical of logicals) of(logical).flags[flag] = [value, meta.stamp];
+  for (const [logical, moved] of meta.expunged ?? []) {
+    const m = of(logical);
+    m.expunged = [true, meta.stamp];
+    if (moved !== undefined) m.moved = moved;
   }
   return out;
 }
 
-/** `meta` with `regs` merged into its flags: `meta` itself when they add nothing. */
-export function withMarks(meta: EntryMeta, regs: MarkedFlags | undefined): EntryMeta {
-  if (!regs) return meta;
-  const flags = mergeRegisters(meta.flags, regs);
-  return sameMeta(flags, meta.flags) ? meta : { ...meta, flags };
+/** Two marks on one entry merged, as its revisions would merge. */
+function mergeMarked(a: Marked | undefined, b: Marked): Marked {
+  if (!a) return b;
+  const out: Marked = { flags: mergeRegisters(a.flags, b.flags) };
+  const expunged = a.expunged && b.expunged ? mergeRegister(a.expunged, b.expunged) : (a.expunged ?? b.expunged);
+  if (expunged) out.expunged = expunged;
+  const moved = [a.moved, b.moved].filter((x): x is string => x !== undefined).sort()[0];
+  if (moved !== undefined) out.moved = moved;
+  return out;
+}
+
+/**
+ * `meta` with `marked` merged in: `meta` itself when that adds nothing (checked register by
+ * register first: this runs for every entry a large STORE marks).
+ */
+export function withMarks(meta: EntryMeta, marked: Marked | undefined): EntryMeta {
+  if (!marked) return meta;
+  let adds = false;
+  for (const flag in marked.flags) {
+    const cur = meta.flags[flag];
+    if (!cur || mergeRegister(cur, marked.flags[flag]!) !== cur) {
+      adds = true;
+      break;
+    }
+  }
+  if (!adds && marked.expunged && mergeRegister(meta.expunged, marked.expunged) !== meta.expunged) adds = true;
+  if (!adds && marked.moved !== undefined && (meta.moved === undefined || marked.moved < meta.moved)) adds = true;
+  return adds ? folded(meta, marked) : meta;
+}
+
+/** `meta` with `marked` merged in, always a new object (what a fold writes). */
+export function folded(meta: EntryMeta, marked: Marked): EntryMeta {
+  const { moved: _, ...rest } = meta;
+  return mergeEntry(meta, { ...rest, flags: marked.flags, expunged: marked.expunged ?? meta.expunged, ...(marked.moved !== undefined ? { moved: marked.moved } : {}) });
 }
 
 interface Live {
   id: string;
   rev: string;
-  regs: Map<string, MarkedFlags>;
+  regs: Map<string, Marked>;
   /** Where the changes feed showed it; unknown until the feed passes a local write. */
   seq?: number;
   /** When this process first applied it, and whether it wrote it. */
@@ -66,8 +129,8 @@ interface Live {
 /** The marks documents the index has applied and not yet seen folded. */
 export class LiveMarks {
   readonly #live = new Map<string, Live>();
-  /** Per entry, the registers of every live marks document naming it, merged. */
-  readonly #marked = new Map<string, MarkedFlags>();
+  /** Per entry, what every live marks document naming it sets, merged. */
+  readonly #marked = new Map<string, Marked>();
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -82,12 +145,12 @@ export class LiveMarks {
     return this.#live.has(id);
   }
 
-  /** Take a marks document in; returns the registers it sets, per entry. */
-  add(id: string, rev: string, meta: MarksMeta, own: boolean, seq?: number | string): Map<string, MarkedFlags> {
-    const regs = markedFlags(meta);
+  /** Take a marks document in; returns what it sets, per entry. */
+  add(id: string, rev: string, meta: MarksMeta, own: boolean, seq?: number | string): Map<string, Marked> {
+    const regs = markedEntries(meta);
     const had = this.#live.get(id);
     this.#live.set(id, { id, rev, regs, since: had?.since ?? this.#now(), own: had?.own ?? own, seq: typeof seq === 'number' ? seq : had?.seq });
-    for (const [logical, r] of regs) this.#marked.set(logical, withRegs(this.#marked.get(logical), r));
+    for (const [logical, r] of regs) this.#marked.set(logical, mergeMarked(this.#marked.get(logical), r));
     return regs;
   }
 
@@ -97,8 +160,8 @@ export class LiveMarks {
     if (live && typeof seq === 'number') live.seq = seq;
   }
 
-  /** The registers live marks set on an entry. */
-  regs(logical: string): MarkedFlags | undefined {
+  /** What live marks set on an entry. */
+  regs(logical: string): Marked | undefined {
     return this.#marked.get(logical);
   }
 
@@ -111,7 +174,7 @@ export class LiveMarks {
       this.#marked.delete(logical);
       for (const other of this.#live.values()) {
         const r = other.regs.get(logical);
-        if (r) this.#marked.set(logical, withRegs(this.#marked.get(logical), r));
+        if (r) this.#marked.set(logical, mergeMarked(this.#marked.get(logical), r));
       }
     }
   }
@@ -124,7 +187,7 @@ export class LiveMarks {
   }
 
   /** Marks to fold now: this process's own, and others' once live for `foreignAfterMs`. */
-  due(foreignAfterMs: number): Array<{ id: string; rev: string; regs: Map<string, MarkedFlags> }> {
+  due(foreignAfterMs: number): Array<{ id: string; rev: string; regs: Map<string, Marked> }> {
     const now = this.#now();
     return [...this.#live.values()].filter((l) => l.own || now - l.since >= foreignAfterMs);
   }
@@ -139,8 +202,4 @@ export class LiveMarks {
     }
     return next;
   }
-}
-
-function withRegs(a: MarkedFlags | undefined, b: MarkedFlags): MarkedFlags {
-  return a ? mergeRegisters(a, b) : b;
 }

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
 import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, mergeRegisters, sameMeta } from './kinds.js';
-import { MARKS_PER_DOC, type MarksMeta } from './marks.js';
+import { MARKS_PER_DOC, type MarkChange, type MarksMeta, marksMeta } from './marks.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
 import type { OpenDoc, SealedDoc, Sealer } from './seal.js';
 
@@ -60,6 +60,11 @@ export class StateRepo {
   readonly #hlc: Hlc;
   /** Told of every revision this repo writes (the index uses it to skip re-reading them). */
   onWritten: (written: Array<{ rev: string; opened: OpenedState }>, origin?: unknown) => Promise<void> = async () => undefined;
+  /**
+   * An entry as read from its document, with what live marks set on it (the index knows
+   * them): an update decides from what a client is shown, not from a document not yet folded.
+   */
+  shown: (logical: string, meta: EntryMeta) => EntryMeta = (_logical, meta) => meta;
 
   constructor(db: PouchDb, sealer: Sealer, hlc: Hlc) {
     this.#db = db;
@@ -102,24 +107,15 @@ export class StateRepo {
   }
 
   /**
-   * Flag changes for many entries (logical id → [flag, value] pairs) as marks documents,
+   * Changes to many entries (logical id → change) as marks documents (marks.ts),
    * MARKS_PER_DOC entries each, every register of a document under one stamp.
    */
-  async mark(changes: Map<string, Array<[string, boolean]>>, origin?: unknown): Promise<void> {
+  async mark(changes: Map<string, MarkChange>, origin?: unknown): Promise<void> {
     const all = [...changes];
     const prepared: PreparedState[] = [];
     for (let i = 0; i < all.length; i += MARKS_PER_DOC) {
-      const groups = new Map<string, [string, boolean, string[]]>();
-      for (const [logical, sets] of all.slice(i, i + MARKS_PER_DOC)) {
-        for (const [flag, value] of sets) {
-          const key = `${value ? '+' : '-'}${flag}`;
-          let group = groups.get(key);
-          if (!group) groups.set(key, (group = [flag, value, []]));
-          group[2].push(logical);
-        }
-      }
       const logical = randomUUID();
-      const meta: MarksMeta = { stamp: this.#hlc.now(), flags: [...groups.values()] };
+      const meta = marksMeta(all.slice(i, i + MARKS_PER_DOC), this.#hlc.now());
       prepared.push({ logical, kind: 'marks', meta, doc: this.#sealer.seal({ kind: 'marks', logical, meta }) });
     }
     await this.create(prepared, origin);
@@ -199,7 +195,8 @@ export class StateRepo {
         res.rows.forEach((row, i) => {
           if (!row.doc) throw new WaxsealError('EMISSING', `No such ${kind} ${ids[i]}`);
           const opened = this.#sealer.open<M>(row.doc as SealedDoc, kind);
-          current.push({ logical: opened.logical, id: ids[i]!, rev: row.doc._rev!, meta: opened.meta });
+          const meta = kind === 'entry' ? (this.shown(opened.logical, opened.meta as EntryMeta) as M) : opened.meta;
+          current.push({ logical: opened.logical, id: ids[i]!, rev: row.doc._rev!, meta });
         });
       }
       const writes: PouchDocument[] = [];

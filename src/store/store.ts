@@ -24,7 +24,7 @@ import type { DerivedKeys } from '../secrets/root.js';
 import { Bodies } from './bodies.js';
 import { ContentRepo, DEFAULT_CONTENT_OPTIONS, type ContentOptions, type SplitMessage } from './content.js';
 import { liveFlags, type EntryMeta, type MailboxMeta, type MessageMeta } from './kinds.js';
-import { MARKS_MIN } from './marks.js';
+import { MARKS_MIN, type MarkChange } from './marks.js';
 import { openPouch, type PouchDb } from './pouch.js';
 import { Sealer, type SealedDoc } from './seal.js';
 import { RecordRepo } from './records.js';
@@ -149,6 +149,7 @@ export class Store {
     this.index = new UidIndex(dbs.local, indexSealer, this.state, { has: (keys) => this.content.has(keys), docId: (key) => this.content.messageDocId(key) });
     this.outbox = new RecordRepo(dbs.outbox, indexSealer, { kinds: ['outbox'], name: 'outbox' });
     this.summaries = new Summaries(dbs.cache, new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'summary page' }));
+    this.state.shown = (logical, meta) => this.index.shown(logical, meta);
     this.state.onWritten = async (written, origin) => {
       await this.index.applyWritten(written, origin);
       this.#countWrites(written.length);
@@ -319,56 +320,75 @@ export class Store {
   }
 
   /**
-   * Change flags. Many entries changed at once (STORE 1:* +FLAGS) go as marks documents
-   * (marks.ts), against the flags the index shows: a few documents instead of a revision of
-   * every entry. Fewer, or entries the index does not hold, are entry revisions as before.
+   * Change flags. Many entries at once (STORE 1:* +FLAGS) go as marks (#change), against the
+   * flags the index shows.
    */
-  async setFlags(entries: string[], change: FlagChange, origin?: unknown): Promise<number> {
-    const known = this.#known(entries);
-    if (known.size >= MARKS_MIN) {
-      const marks = new Map<string, Array<[string, boolean]>>();
-      for (const [logical, k] of known) {
-        const sets = flagChanges(k.meta, change);
-        if (sets.length > 0) marks.set(logical, sets);
-      }
-      const rest = entries.filter((l) => !known.has(l));
-      if (marks.size >= MARKS_MIN) {
-        await this.state.mark(marks, origin);
-        return marks.size + (rest.length > 0 ? await this.#setFlagsEach(rest, change, origin, known) : 0);
-      }
-    }
-    return this.#setFlagsEach(entries, change, origin, known);
-  }
-
-  #setFlagsEach(entries: string[], change: FlagChange, origin: unknown, known: Map<string, { id: string; rev: string; meta: EntryMeta }>): Promise<number> {
-    return this.state.update<EntryMeta>(
-      'entry',
+  setFlags(entries: string[], change: FlagChange, origin?: unknown): Promise<number> {
+    return this.#change(
       entries,
-      (m, t) => {
-        const sets = flagChanges(m, change);
-        if (sets.length === 0) return undefined;
-        const flags = { ...m.flags };
-        for (const [f, value] of sets) flags[f] = [value, t];
-        return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
+      (meta) => {
+        const sets = flagChanges(meta, change);
+        return sets.length > 0 ? { flags: sets } : undefined;
       },
+      (each, known) =>
+        this.state.update<EntryMeta>(
+          'entry',
+          each,
+          (m, t) => {
+            const sets = flagChanges(m, change);
+            if (sets.length === 0) return undefined;
+            const flags = { ...m.flags };
+            for (const [f, value] of sets) flags[f] = [value, t];
+            return { ...m, flags: Object.fromEntries(Object.entries(flags).sort(([a], [b]) => (a < b ? -1 : 1))) };
+          },
+          origin,
+          known,
+        ),
       origin,
-      known,
     );
   }
 
   /**
    * Expunge entries; `movedTo` (parallel to `entries`) names the entries a MOVE copied them
    * to, so a flag change made meanwhile on another device follows the message (state.ts).
+   * Many at once go as marks (#change).
    */
-  async expunge(entries: string[], opts: { movedTo?: string[] } = {}): Promise<number> {
+  expunge(entries: string[], opts: { movedTo?: string[] } = {}): Promise<number> {
     const to = new Map(opts.movedTo?.map((m, i) => [entries[i]!, m]));
-    return this.state.update<EntryMeta>(
-      'entry',
+    const moved = (logical: string) => (to.has(logical) ? { moved: to.get(logical)! } : {});
+    return this.#change(
       entries,
-      (m, t, logical) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t], ...(to.has(logical) ? { moved: to.get(logical)! } : {}) }),
-      undefined,
-      this.#known(entries),
+      (meta, logical) => (meta.expunged[0] ? undefined : { expunge: moved(logical) }),
+      (each, known) =>
+        this.state.update<EntryMeta>('entry', each, (m, t, logical) => (m.expunged[0] ? undefined : { ...m, expunged: [true, t], ...moved(logical) }), undefined, known),
     );
+  }
+
+  /**
+   * A change to many entries at once goes as marks documents (marks.ts), computed against
+   * what the index shows: a few documents instead of a revision of every entry. Fewer, and
+   * entries the index does not hold, go as entry revisions (`each`).
+   */
+  async #change(
+    entries: string[],
+    markOf: (meta: EntryMeta, logical: string) => MarkChange | undefined,
+    each: (entries: string[], known: Map<string, { id: string; rev: string; meta: EntryMeta }>) => Promise<number>,
+    origin?: unknown,
+  ): Promise<number> {
+    const known = this.#known(entries);
+    if (known.size >= MARKS_MIN) {
+      const marks = new Map<string, MarkChange>();
+      for (const [logical, k] of known) {
+        const change = markOf(k.meta, logical);
+        if (change) marks.set(logical, change);
+      }
+      if (marks.size >= MARKS_MIN) {
+        await this.state.mark(marks, origin);
+        const rest = entries.filter((l) => !known.has(l));
+        return marks.size + (rest.length > 0 ? await each(rest, known) : 0);
+      }
+    }
+    return each(entries, known);
   }
 
   /**

@@ -8,12 +8,12 @@
 import { hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { WaxsealError, errorMessage } from '../util/errors.js';
-import { type EntryMeta, type MailboxMeta, mergeRegisters } from './kinds.js';
+import type { EntryMeta, MailboxMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
 import { HandOver } from './handover.js';
-import { LiveMarks, type MarksMeta, withMarks } from './marks.js';
+import { LiveMarks, type MarksMeta, folded, withMarks } from './marks.js';
 import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
@@ -261,7 +261,7 @@ export class UidIndex extends EventEmitter {
       // An entry not here yet: wait for it (the device that wrote the marks folds them anyway).
       if (known.size < m.regs.size) continue;
       // Written even when the index shows the marks already: it shows them, the document may not.
-      await this.#state.update<EntryMeta>('entry', [...known.keys()], (meta, _stamp, logical) => ({ ...meta, flags: mergeRegisters(meta.flags, m.regs.get(logical)!) }), undefined, known);
+      await this.#state.update<EntryMeta>('entry', [...known.keys()], (meta, _stamp, logical) => folded(meta, m.regs.get(logical)!), undefined, known);
       const [deleted] = await this.#state.db.bulkDocs([{ _id: m.id, _rev: m.rev, _deleted: true }]);
       if (deleted?.error && deleted.status !== 409) throw new WaxsealError('ESTORE', `Could not delete folded marks: ${String(deleted.message ?? deleted.error)}`);
       await this.#queued(async () => this.#marks.gone(m.id));
@@ -472,9 +472,13 @@ export class UidIndex extends EventEmitter {
     return run;
   }
 
-  /** An entry with the registers of the live marks naming it merged in. */
+  /** An entry's meta with what the live marks naming it set merged in. */
+  shown(logical: string, meta: EntryMeta): EntryMeta {
+    return withMarks(meta, this.#marks.regs(logical));
+  }
+
   #marked(opened: OpenedState): OpenedState {
-    const meta = withMarks(opened.meta as EntryMeta, this.#marks.regs(opened.logical));
+    const meta = this.shown(opened.logical, opened.meta as EntryMeta);
     return meta === opened.meta ? opened : { ...opened, meta };
   }
 

@@ -118,6 +118,54 @@ test('a STORE on many entries writes one marks document, shows and announces it 
   }
 });
 
+test('a MOVE of many entries expunges the originals as marks: announced once, linked to the copies, folded, and carried over a restart', async () => {
+  const keys = deriveKeys(newRootSecret());
+  const path = join(dir.path, 'move');
+  let s = await Store.open({ dir: path, keys });
+  try {
+    const inbox = (await s.createMailbox('INBOX')).logical;
+    const archive = (await s.createMailbox('Archive')).logical;
+    const imported = await s.import(inbox, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })));
+    const keep = imported.slice(0, 3);
+    const moving = imported.slice(3).map((i) => s.index.entry(i.entry)!);
+    const uids = moving.map((e) => e.uid);
+    const changes: IndexChange[] = [];
+    s.index.on('change', (c: IndexChange) => changes.push(c));
+
+    const seqBefore = (await s.replicated().state.info()).update_seq as number;
+    const copies = await s.copyEntries(moving, archive);
+    assert.equal(await s.expunge(moving.map((e) => e.logical), { movedTo: copies.map((c) => c.entry) }), moving.length);
+    assert.equal((await s.replicated().state.info()).update_seq, seqBefore + moving.length + 1, 'the copies, and one document for the expunges');
+    assert.deepEqual([...s.index.mailbox(inbox)!.entries.values()].map((e) => e.logical), keep.map((i) => i.entry));
+    assert.equal(s.index.mailbox(archive)!.entries.size, moving.length);
+    assert.deepEqual(changes.filter((c) => c.mailbox === inbox).flatMap((c) => c.expunged).sort((a, b) => a - b), uids, 'each original is announced expunged once');
+    // Expunging them again changes nothing.
+    assert.equal(await s.expunge(moving.map((e) => e.logical)), 0);
+
+    await s.close();
+    s = await Store.open({ dir: path, keys });
+    assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length, 'still expunged after a restart before the fold');
+    await s.index.foldMarks(true);
+    assert.equal(s.index.liveMarks, 0);
+    assert.ok(!(await kinds(s, keys)).includes('marks'));
+
+    // The entry documents hold the expunge and the link to the copy (what carries a flag
+    // change made meanwhile on another device over to the copy).
+    const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
+    const doc = await s.replicated().state.get(s.state.entryId(moving[0]!.logical));
+    const meta = sealer.open<{ expunged: [boolean, string]; moved?: string }>(doc as never).meta;
+    assert.equal(meta.expunged[0], true);
+    assert.equal(meta.moved, copies[0]!.entry);
+    await s.close();
+    rmSync(join(path, 'local'), { recursive: true, force: true });
+    s = await Store.open({ dir: path, keys });
+    assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length);
+    assert.equal(s.index.mailbox(archive)!.entries.size, moving.length);
+  } finally {
+    await s.close();
+  }
+});
+
 test('marks replicate to another device, merge with its own edits by stamp, and are folded once', async () => {
   const root = newRootSecret();
   const a = await Store.open({ dir: join(dir.path, 'a'), keys: deriveKeys(root), device: 'deva' });

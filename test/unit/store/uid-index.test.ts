@@ -239,3 +239,23 @@ test('the journals of many single imports are replaced by one snapshot on close,
     assert.deepEqual(snapshot(third, box), after);
     await third.close();
   }));
+
+test('a snapshot of more slots than one journal holds is written in chunks and loads whole', () =>
+  withStore(async (open, path) => {
+    const s = await open();
+    const box = (await s.createMailbox('INBOX')).logical;
+    // 300 imports of 5: enough journals to compact, and 1,500 slots, more than one chunk.
+    const messages = spamAssassin('easy-ham-1', 1500);
+    for (let i = 0; i < messages.length; i += 5) await s.import(box, messages.slice(i, i + 5).map((m) => ({ raw: m.raw })));
+    await s.setFlags([[...s.index.mailbox(box)!.entries.values()].at(-10)!.logical], { add: ['\\Flagged'] });
+    const before = snapshot(s, box);
+    await s.close();
+    const db = new PouchDB(join(path, 'local'));
+    const docs = (await db.allDocs()).rows.length;
+    await db.close();
+    assert.ok(docs < 10, `${docs} documents left in the local index`);
+    const again = await open();
+    assert.equal(again.index.loadStats.fromJournal, true);
+    assert.deepEqual(snapshot(again, box), before);
+    await again.close();
+  }));

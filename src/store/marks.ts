@@ -16,7 +16,7 @@
  * for a while, since the device that wrote them normally folds them within seconds, and two
  * folds of the same marks only make conflicting revisions that merge to the same thing.
  */
-import { type EntryMeta, type Register, mergeEntry, mergeRegister, mergeRegisters } from './kinds.js';
+import { type EntryMeta, type Register, mergeRegister, mergeRegisters } from './kinds.js';
 import type { Stamp } from '../util/hlc.js';
 
 export interface MarksMeta {
@@ -109,10 +109,20 @@ export function withMarks(meta: EntryMeta, marked: Marked | undefined): EntryMet
   return adds ? folded(meta, marked) : meta;
 }
 
-/** `meta` with `marked` merged in, always a new object (what a fold writes). */
+/**
+ * `meta` with `marked` merged in, always a new object (what a fold writes): what mergeEntry
+ * gives, without re-merging the fields marks leave alone.
+ */
 export function folded(meta: EntryMeta, marked: Marked): EntryMeta {
-  const { moved: _, ...rest } = meta;
-  return mergeEntry(meta, { ...rest, flags: marked.flags, expunged: marked.expunged ?? meta.expunged, ...(marked.moved !== undefined ? { moved: marked.moved } : {}) });
+  let flags = meta.flags;
+  for (const _ in marked.flags) {
+    flags = mergeRegisters(meta.flags, marked.flags);
+    break;
+  }
+  const out: EntryMeta = { ...meta, flags };
+  if (marked.expunged) out.expunged = mergeRegister(meta.expunged, marked.expunged);
+  if (marked.moved !== undefined && (meta.moved === undefined || marked.moved < meta.moved)) out.moved = marked.moved;
+  return out;
 }
 
 interface Live {

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { Store } from '../../../src/store/store.js';
 import { PouchDB } from '../../../src/store/pouch.js';
 import { deriveKeys, newRootSecret } from '../../../src/secrets/root.js';
-import { liveFlags } from '../../../src/store/kinds.js';
+import { type EntryMeta, liveFlags, mergeEntry, sameMeta } from '../../../src/store/kinds.js';
 import { Sealer } from '../../../src/store/seal.js';
-import { MARKS_MIN } from '../../../src/store/marks.js';
+import { MARKS_MIN, type MarksMeta, folded, markedEntries, withMarks } from '../../../src/store/marks.js';
 import type { IndexChange } from '../../../src/store/uid-index.js';
 import { sleep } from '../../../src/util/time.js';
 import { spamAssassin } from '../../harness/corpus.js';
@@ -51,6 +51,29 @@ async function sync(store: Store): Promise<void> {
   }
   await store.index.catchUp();
 }
+
+test('merging marks into an entry gives what merging the same registers as an entry revision gives', () => {
+  const base: EntryMeta = { mailbox: 'm', message: 'x', size: 1, date: 0, flags: { '\\Seen': [true, 's2'], $A: [false, 's5'] }, expunged: [false, 's1'] };
+  const cases: MarksMeta[] = [
+    { stamp: 's3', flags: [['\\Seen', false, ['e']]] },
+    { stamp: 's1', flags: [['\\Seen', false, ['e']], ['\\Flagged', true, ['e']]] },
+    { stamp: 's5', flags: [['$A', true, ['e']]] },
+    { stamp: 's4', flags: [], expunged: [['e', 'copy']] },
+    { stamp: 's0', flags: [], expunged: [['e']] },
+  ];
+  for (const meta of [base, { ...base, expunged: [true, 's9'] as [boolean, string], moved: 'b-copy' }]) {
+    for (const marks of cases) {
+      const m = markedEntries(marks).get('e')!;
+      const asRevision: EntryMeta = { ...meta, flags: m.flags, expunged: m.expunged ?? meta.expunged };
+      if (m.moved !== undefined) asRevision.moved = m.moved;
+      else delete asRevision.moved;
+      const expected = mergeEntry(meta, asRevision);
+      assert.ok(sameMeta(folded(meta, m), expected), `${JSON.stringify(marks)} on ${JSON.stringify(meta)}`);
+      assert.ok(sameMeta(withMarks(meta, m), expected));
+      assert.equal(withMarks(expected, m), expected, 'marks already merged add nothing');
+    }
+  }
+});
 
 test('a STORE on many entries writes one marks document, shows and announces it like entry revisions, and survives a restart before the fold', async () => {
   const keys = deriveKeys(newRootSecret());

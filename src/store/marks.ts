@@ -1,13 +1,16 @@
 /**
- * Marks: one flag change or expunge made to many entries at once (`STORE 1:* +FLAGS (\Seen)`,
- * a MOVE's expunge of the originals) written as one immutable state document, instead of a
- * new revision of every entry document. A 10,000-entry STORE wrote 10,000 sealed revisions
+ * Marks: one flag change, expunge or copy made to many entries at once (`STORE 1:* +FLAGS
+ * (\Seen)`, a MOVE's copies and its expunge of the originals) written as one immutable state
+ * document, instead of a new revision of every entry document (or a new document for each copy). A 10,000-entry STORE wrote 10,000 sealed revisions
  * (about 5x Dovecot's whole STORE, most of it in PouchDB's update path) and replicated 10,000
  * documents; as marks it is a handful.
  *
  * A marks document carries registers like an entry's flags and expunge, all with one stamp,
  * so it merges with the entries the way their revisions merge with each other: field by
  * field, newest stamp wins, in any order. The index shows every entry merged with the live marks naming it.
+ *
+ * An entry a marks document makes is shown as if its first revision had arrived; its document
+ * is written by the fold (an update before that writes it).
  *
  * Marks are folded away: once writing pauses, the index writes each marked entry with the
  * marks merged in, then deletes the marks document. Until then the index does not persist a
@@ -26,6 +29,8 @@ export interface MarksMeta {
   flags: Array<[string, boolean, string[]]>;
   /** Entries expunged: [logical id] or, for a MOVE, [logical id, the entry it moved to]. */
   expunged?: Array<[string] | [string, string]>;
+  /** Entries made (a COPY's or MOVE's copies): [logical id, mailbox, message, size, date, flags]. */
+  created?: Array<[string, string, string, number, number, string[]]>;
 }
 
 /** What marks set on one entry: registers like the entry's own, and a MOVE's link. */
@@ -39,6 +44,7 @@ export interface Marked {
 export interface MarkChange {
   flags?: Array<[string, boolean]>;
   expunge?: { moved?: string };
+  create?: { mailbox: string; message: string; size: number; date: number; flags: string[] };
 }
 
 /** Entries changed by fewer than this go as entry revisions: no fold to do later. */
@@ -50,7 +56,10 @@ export const MARKS_PER_DOC = 2000;
 export function marksMeta(changes: Array<[string, MarkChange]>, stamp: Stamp): MarksMeta {
   const groups = new Map<string, [string, boolean, string[]]>();
   const expunged: MarksMeta['expunged'] = [];
+  const created: MarksMeta['created'] = [];
   for (const [logical, change] of changes) {
+    const c = change.create;
+    if (c) created.push([logical, c.mailbox, c.message, c.size, c.date, [...new Set(c.flags)].sort()]);
     for (const [flag, value] of change.flags ?? []) {
       const key = `${value ? '+' : '-'}${flag}`;
       let group = groups.get(key);
@@ -59,7 +68,15 @@ export function marksMeta(changes: Array<[string, MarkChange]>, stamp: Stamp): M
     }
     if (change.expunge) expunged.push(change.expunge.moved === undefined ? [logical] : [logical, change.expunge.moved]);
   }
-  return { stamp, flags: [...groups.values()], ...(expunged.length > 0 ? { expunged } : {}) };
+  return { stamp, flags: [...groups.values()], ...(expunged.length > 0 ? { expunged } : {}), ...(created.length > 0 ? { created } : {}) };
+}
+
+/** The entries a marks document makes, as their first revision would hold them. */
+export function createdEntries(meta: MarksMeta): Array<{ logical: string; meta: EntryMeta }> {
+  return (meta.created ?? []).map(([logical, mailbox, message, size, date, flags]) => ({
+    logical,
+    meta: { mailbox, message, size, date, flags: Object.fromEntries(flags.map((f) => [f, [true, meta.stamp]])), expunged: [false, meta.stamp] },
+  }));
 }
 
 /** What a marks document sets, per entry. */
@@ -70,6 +87,11 @@ export function markedEntries(meta: MarksMeta): Map<string, Marked> {
     if (!m) out.set(logical, (m = { flags: {} }));
     return m;
   };
+  for (const c of createdEntries(meta)) {
+    const m = of(c.logical);
+    m.flags = { ...c.meta.flags };
+    m.expunged = c.meta.expunged;
+  }
   for (const [flag, value, logicals] of meta.flags) for (const logical of logicals) of(logical).flags[flag] = [value, meta.stamp];
   for (const [logical, moved] of meta.expunged ?? []) {
     const m = of(logical);

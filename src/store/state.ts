@@ -206,7 +206,8 @@ export class StateRepo {
         const next = mutate(cur.meta, this.#hlc.now(), cur.logical);
         if (next === undefined) continue;
         const sealed = this.#sealer.seal({ kind, logical: cur.logical, meta: next }, cur.id);
-        writes.push({ ...sealed, _rev: cur.rev });
+        // No revision: an entry a marks document made, not folded into a document yet.
+        writes.push(cur.rev ? { ...sealed, _rev: cur.rev } : sealed);
         byId.set(sealed._id, cur.logical);
         metas.set(sealed._id, next);
       }

@@ -16,7 +16,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import { Hlc } from '../util/hlc.js';
 import { withDefaults } from '../util/options.js';
@@ -291,13 +291,20 @@ export class Store {
    * New entries in `mailbox` for the messages of `entries` (IMAP COPY): the content is
    * shared, not rewritten; flags and INTERNALDATE come along. Returns the new entries' ids.
    */
+  /** Copy entries into a mailbox as new entries; many at once are made by marks (marks.ts). */
   async copyEntries(entries: IndexedEntry[], mailbox: string): Promise<Imported[]> {
     if (!this.index.mailbox(mailbox)) throw new WaxsealError('ENOMAILBOX', 'No such mailbox');
-    const prepared = this.state.newEntries(
-      entries.map((e) => ({ mailbox, message: e.meta.message, size: e.meta.size, date: e.meta.date, flags: liveFlags(e.meta) })),
-    );
-    await this.state.create(prepared);
-    return prepared.map((p, i) => ({ entry: p.logical, message: entries[i]!.meta.message, uid: this.index.entry(p.logical)?.uid }));
+    const items = entries.map((e) => ({ mailbox, message: e.meta.message, size: e.meta.size, date: e.meta.date, flags: liveFlags(e.meta) }));
+    let logicals: string[];
+    if (items.length >= MARKS_MIN) {
+      logicals = items.map(() => randomUUID());
+      await this.state.mark(new Map(logicals.map((l, i) => [l, { create: items[i]! }])));
+    } else {
+      const prepared = this.state.newEntries(items);
+      await this.state.create(prepared);
+      logicals = prepared.map((p) => p.logical);
+    }
+    return logicals.map((l, i) => ({ entry: l, message: entries[i]!.meta.message, uid: this.index.entry(l)?.uid }));
   }
 
   /** A device-local setting, sealed with the index key (never replicated). */

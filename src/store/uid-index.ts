@@ -13,7 +13,7 @@ import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
 import { HandOver } from './handover.js';
-import { LiveMarks, type MarksMeta, folded, withMarks } from './marks.js';
+import { LiveMarks, type MarksMeta, createdEntries, folded, withMarks } from './marks.js';
 import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
@@ -341,7 +341,9 @@ export class UidIndex extends EventEmitter {
       const dirty = new Set<string>();
       for (const w of written) {
         this.#applied.set(w.opened.id, w.rev);
+        const created = this.#created(w.opened);
         this.#apply(w.opened, changes, dirty, { own: true });
+        for (const c of created) this.#apply(c, changes, dirty);
       }
       this.#sort();
       await this.#persist(dirty);
@@ -435,6 +437,8 @@ export class UidIndex extends EventEmitter {
     const changes = new Map<string, IndexChange>();
     const dirty = new Set<string>();
     const isNew = (a: Waiting) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0];
+    // Entries a marks document makes come right after it, as if their documents had arrived.
+    arrived = arrived.flatMap((a) => (a.opened.kind === 'marks' ? [a, ...this.#created(a.opened).map((opened) => ({ opened, seq: a.seq }))] : [a]));
     for (let batch = arrived; batch.length > 0; ) {
       const unknown = batch.filter(isNew);
       const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
@@ -477,6 +481,18 @@ export class UidIndex extends EventEmitter {
   /** An entry's meta with what the live marks naming it set merged in. */
   shown(logical: string, meta: EntryMeta): EntryMeta {
     return withMarks(meta, this.#marks.regs(logical));
+  }
+
+  /**
+   * The entries a marks document makes that the index does not hold yet, as states at no
+   * revision (their documents are written by the fold). One it holds (its document came
+   * first, or the marks are read again) takes the marks' registers like any marked entry.
+   */
+  #created(opened: OpenedState): OpenedState[] {
+    if (opened.kind !== 'marks') return [];
+    return createdEntries(opened.meta as MarksMeta)
+      .filter((c) => !this.#slots.has(c.logical) && !this.#pending.has(c.logical))
+      .map((c) => ({ id: this.#state.entryId(c.logical), rev: '', kind: 'entry' as const, logical: c.logical, meta: c.meta }));
   }
 
   #marked(opened: OpenedState): OpenedState {

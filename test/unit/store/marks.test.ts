@@ -141,7 +141,7 @@ test('a STORE on many entries writes one marks document, shows and announces it 
   }
 });
 
-test('a MOVE of many entries expunges the originals as marks: announced once, linked to the copies, folded, and carried over a restart', async () => {
+test('a MOVE of many entries is two marks documents, the copies and the expunges: announced once, linked, folded, and carried over a restart', async () => {
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'move');
   let s = await Store.open({ dir: path, keys });
@@ -150,6 +150,7 @@ test('a MOVE of many entries expunges the originals as marks: announced once, li
     const archive = (await s.createMailbox('Archive')).logical;
     const imported = await s.import(inbox, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })));
     const keep = imported.slice(0, 3);
+    await s.setFlags([imported[3]!.entry, imported[4]!.entry], { add: ['\\Answered'] });
     const moving = imported.slice(3).map((i) => s.index.entry(i.entry)!);
     const uids = moving.map((e) => e.uid);
     const changes: IndexChange[] = [];
@@ -158,9 +159,19 @@ test('a MOVE of many entries expunges the originals as marks: announced once, li
     const seqBefore = (await s.replicated().state.info()).update_seq as number;
     const copies = await s.copyEntries(moving, archive);
     assert.equal(await s.expunge(moving.map((e) => e.logical), { movedTo: copies.map((c) => c.entry) }), moving.length);
-    assert.equal((await s.replicated().state.info()).update_seq, seqBefore + moving.length + 1, 'the copies, and one document for the expunges');
+    assert.equal((await s.replicated().state.info()).update_seq, seqBefore + 2, 'one document for the copies, one for the expunges');
     assert.deepEqual([...s.index.mailbox(inbox)!.entries.values()].map((e) => e.logical), keep.map((i) => i.entry));
-    assert.equal(s.index.mailbox(archive)!.entries.size, moving.length);
+    const shownCopies = () => [...s.index.mailbox(archive)!.entries.values()].map((e) => `${e.uid}:${e.logical}:${liveFlags(e.meta).join(',')}`);
+    assert.deepEqual(
+      shownCopies(),
+      copies.map((c, i) => `${i + 1}:${c.entry}:${i < 2 ? '\\Answered' : ''}`),
+      'the copies have UIDs in order and the originals\' flags',
+    );
+    assert.deepEqual(copies.map((c) => c.uid), copies.map((_, i) => i + 1));
+    assert.deepEqual(changes.filter((c) => c.mailbox === archive).flatMap((c) => c.added), copies.map((c) => c.uid));
+    // A copy changed before the fold: its document is written then, and the fold still works.
+    await s.setFlags([copies[2]!.entry], { add: ['\\Flagged'] });
+    const copiesShown = shownCopies();
     assert.deepEqual(changes.filter((c) => c.mailbox === inbox).flatMap((c) => c.expunged).sort((a, b) => a - b), uids, 'each original is announced expunged once');
     // Expunging them again changes nothing.
     assert.equal(await s.expunge(moving.map((e) => e.logical)), 0);
@@ -168,7 +179,9 @@ test('a MOVE of many entries expunges the originals as marks: announced once, li
     await s.close();
     s = await Store.open({ dir: path, keys });
     assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length, 'still expunged after a restart before the fold');
+    assert.deepEqual(shownCopies(), copiesShown, 'the copies are the same after a restart before the fold');
     await s.index.foldMarks(true);
+    assert.deepEqual(shownCopies(), copiesShown);
     assert.equal(s.index.liveMarks, 0);
     assert.ok(!(await kinds(s, keys)).includes('marks'));
 
@@ -183,7 +196,11 @@ test('a MOVE of many entries expunges the originals as marks: announced once, li
     rmSync(join(path, 'local'), { recursive: true, force: true });
     s = await Store.open({ dir: path, keys });
     assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length);
-    assert.equal(s.index.mailbox(archive)!.entries.size, moving.length);
+    assert.deepEqual(
+      [...s.index.mailbox(archive)!.entries.values()].map((e) => `${e.logical}:${liveFlags(e.meta).join(',')}`).sort(),
+      copiesShown.map((c) => c.slice(c.indexOf(':') + 1)).sort(),
+      'the copies\' own documents hold them',
+    );
   } finally {
     await s.close();
   }
@@ -197,14 +214,19 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
   for (const s of [a, b]) s.index.on('replayed', (r) => replayed.push(r));
   try {
     const box = (await a.createMailbox('INBOX')).logical;
+    const archive = (await a.createMailbox('Archive')).logical;
     const ids = (await a.import(box, spamAssassin('easy-ham-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     await sync(a);
     await sync(b);
     assert.equal(b.index.mailbox(box)?.entries.size, N);
 
-    // Apart: A marks every entry \Seen; B, later, reads and un-reads entry 5 and flags entry 6.
+    // Apart: A marks every entry \Seen and moves all but the first ten to Archive (marks for
+    // the copies and for the expunges); B, later, reads and un-reads entry 5 and flags entry 6.
     await a.setFlags(ids, { add: ['\\Seen'] });
-    assert.equal(a.index.liveMarks, 1);
+    const moving = ids.slice(10).map((id) => a.index.entry(id)!);
+    const copies = await a.copyEntries(moving, archive);
+    await a.expunge(moving.map((e) => e.logical), { movedTo: copies.map((c) => c.entry) });
+    assert.equal(a.index.liveMarks, 3);
     await sleep(5);
     await b.setFlags([ids[5]!], { add: ['\\Seen'] });
     await b.setFlags([ids[5]!], { remove: ['\\Seen'] });
@@ -214,13 +236,16 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
       await sync(a);
       await sync(b);
     }
-    const expected = ids.map((id, i) => `${id}:${i === 5 ? '' : i === 6 ? '\\Flagged,\\Seen' : '\\Seen'}`).sort();
+    const expected = ids.slice(0, 10).map((id, i) => `${id}:${i === 5 ? '' : i === 6 ? '\\Flagged,\\Seen' : '\\Seen'}`).sort();
+    const archived = copies.map((c) => `${c.entry}:\\Seen`).sort();
     assert.deepEqual(flagsOf(a, box), expected);
     assert.deepEqual(flagsOf(b, box), expected, 'B shows A\'s marks before any fold');
-    assert.equal(b.index.liveMarks, 1);
+    assert.deepEqual(flagsOf(a, archive), archived);
+    assert.deepEqual(flagsOf(b, archive), archived, 'B shows the copies A\'s marks made');
+    assert.equal(b.index.liveMarks, 3);
 
     // A folds its marks; B learns of the fold and keeps showing the same, with nothing to fold.
-    const bView = view(b, box);
+    const bView = [...view(b, box), ...view(b, archive)];
     await a.index.foldMarks();
     assert.equal(a.index.liveMarks, 0);
     for (let round = 0; round < 2; round++) {
@@ -230,7 +255,8 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     assert.equal(b.index.liveMarks, 0, 'the deleted marks are no longer live on B');
     assert.deepEqual(flagsOf(a, box), expected);
     assert.deepEqual(flagsOf(b, box), expected);
-    assert.deepEqual(view(b, box), bView, 'A\'s fold moves no MODSEQ on B');
+    assert.deepEqual(flagsOf(b, archive), archived);
+    assert.deepEqual([...view(b, box), ...view(b, archive)], bView, 'A\'s fold moves no MODSEQ on B');
     assert.deepEqual(replayed, [], 'an entry written without the marks is not taken for a replay');
     for (const s of [a, b]) {
       const res = await s.replicated().state.allDocs({ include_docs: true, conflicts: true });

@@ -224,6 +224,15 @@ export class LiveMarks {
     return [...this.#live.values()].filter((l) => l.own || now - l.since >= foreignAfterMs);
   }
 
+  /** Try `id` again only after another wait (an entry it names has not arrived here yet). */
+  postpone(id: string): void {
+    const live = this.#live.get(id);
+    if (live) {
+      live.since = this.#now();
+      live.own = false;
+    }
+  }
+
   /** Milliseconds until the next foreign marks document is due, or undefined when none waits. */
   nextForeign(foreignAfterMs: number): number | undefined {
     let next: number | undefined;

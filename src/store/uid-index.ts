@@ -131,6 +131,7 @@ export class UidIndex extends EventEmitter {
   readonly #marks = new LiveMarks();
   #foldTimer: NodeJS.Timeout | undefined;
   #folding: Promise<void> | undefined;
+  #disposed = false;
   readonly #content: IndexContent;
 
   /**
@@ -260,8 +261,12 @@ export class UidIndex extends EventEmitter {
         const state = this.#slots.get(logical)?.state;
         if (state) known.set(logical, state);
       }
+      if (this.#disposed) return;
       // An entry not here yet: wait for it (the device that wrote the marks folds them anyway).
-      if (known.size < m.regs.size) continue;
+      if (known.size < m.regs.size) {
+        this.#marks.postpone(m.id);
+        continue;
+      }
       // Written even when the index shows the marks already: it shows them, the document may not.
       await this.#state.update<EntryMeta>('entry', [...known.keys()], (meta, _stamp, logical) => folded(meta, m.regs.get(logical)!), undefined, known);
       const [deleted] = await this.#state.db.bulkDocs([{ _id: m.id, _rev: m.rev, _deleted: true }]);
@@ -272,6 +277,7 @@ export class UidIndex extends EventEmitter {
 
   /** Stop background work, recording the feed position reached, so the next start is quick. */
   async dispose(): Promise<void> {
+    this.#disposed = true;
     clearTimeout(this.#catchUpTimer);
     this.#catchUpTimer = undefined;
     clearTimeout(this.#foldTimer);

@@ -118,3 +118,54 @@ test('CREATE, RENAME with children, DELETE, SUBSCRIBE', async () => {
   assert.equal(lsub.find((b) => b.path === 'Sent')?.subscribed, true);
   assert.equal(lsub.find((b) => b.path === 'INBOX')?.status?.messages, 5);
 });
+
+test('STORE, COPY and MOVE on a hundred messages (written as marks) answer as for a few, reach an idling client, and survive the fold', async () => {
+  const box = await h.store.createMailbox('Bulk');
+  await h.store.import(box.logical, spamAssassin('easy-ham-2', 100).map((m) => ({ raw: m.raw })));
+  const watcher = await h.client();
+  const actor = await h.client();
+  await watcher.mailboxOpen('Bulk');
+  const flagged = new Set<number>();
+  let expunged = 0;
+  watcher.on('flags', (e: { seq: number; flags: Set<string> }) => e.flags.has('\\Seen') && flagged.add(e.seq));
+  watcher.on('expunge', () => expunged++);
+  const idling = watcher.idle();
+  await new Promise((r) => setTimeout(r, 100));
+
+  const opened = await actor.mailboxOpen('Bulk');
+  const modseq = BigInt((opened as { highestModseq?: bigint }).highestModseq ?? 0n);
+  assert.equal(await actor.messageFlagsAdd('1:*', ['\\Seen']), true);
+  const seen: Array<[number, boolean, bigint]> = [];
+  for await (const m of actor.fetch('1:*', { uid: true, flags: true }, { changedSince: modseq })) seen.push([m.uid, m.flags!.has('\\Seen'), m.modseq!]);
+  assert.equal(seen.length, 100, 'every message changed since the STORE');
+  assert.ok(seen.every(([, s, ms]) => s && ms > modseq));
+
+  const copied = await actor.messageCopy('1:80', 'Archive');
+  assert.equal(copied && copied.uidMap?.size, 80);
+  await actor.mailboxCreate('Bulk/Moved');
+  const moved = await actor.messageMove('1:70', 'Bulk/Moved');
+  assert.equal(moved && moved.uidMap?.size, 70);
+  const bulk = await actor.status('Bulk', { messages: true, unseen: true });
+  assert.ok(bulk);
+  assert.deepEqual([bulk.messages, bulk.unseen], [30, 0]);
+  const target = await actor.status('Bulk/Moved', { messages: true, unseen: true });
+  assert.ok(target);
+  assert.deepEqual([target.messages, target.unseen], [70, 0], 'the moved messages keep their flags');
+
+  const deadline = Date.now() + 5000;
+  while ((flagged.size < 100 || expunged < 70) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(flagged.size, 100, 'the idling client is told of every flag change');
+  assert.equal(expunged, 70, 'and of every message moved away');
+
+  // Folded into entry documents: nothing changes for either client.
+  assert.ok(h.store.index.liveMarks > 0);
+  const before: string[] = [];
+  for await (const m of actor.fetch('1:*', { uid: true, flags: true })) before.push(`${m.uid}:${[...m.flags!].join()}:${m.modseq}`);
+  await h.store.index.foldMarks(true);
+  assert.equal(h.store.index.liveMarks, 0);
+  const after: string[] = [];
+  for await (const m of actor.fetch('1:*', { uid: true, flags: true })) after.push(`${m.uid}:${[...m.flags!].join()}:${m.modseq}`);
+  assert.deepEqual(after, before);
+  assert.equal(expunged, 70);
+  void idling;
+});

@@ -4,7 +4,7 @@
  * thread and compiler add ~30 MB and their own CPU to what would be measured:
  * opens (or creates) a store in DIR with the given root secret, serves IMAP on an ephemeral
  * port, prints `READY <port> <ms from start to listening>`, and on SIGTERM folds what marks
- * are left (timed: `FOLD <documents> <ms>`), prints `RSS <peak MB>` and exits.
+ * are left (timed: `FOLD <documents> <ms> <peak MB before it>`), prints `RSS <peak MB>` and exits.
  */
 import { join } from 'node:path';
 import { startImapServer } from '../dist/src/imap/server.js';
@@ -39,9 +39,10 @@ process.once('SIGTERM', async () => {
   // STOREs on many messages leave marks that are folded into the entries once writing pauses
   // (store/marks.ts); the operations ran back to back, so that work is done here and timed.
   const marks = store.index.liveMarks;
+  const opsRss = process.resourceUsage().maxRSS / 1024;
   const t = performance.now();
   await store.index.foldMarks(true);
-  process.stdout.write(`FOLD ${marks} ${(performance.now() - t).toFixed(0)}\n`);
+  process.stdout.write(`FOLD ${marks} ${(performance.now() - t).toFixed(0)} ${opsRss.toFixed(0)}\n`);
   await store.close();
   process.stdout.write(`RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)}\n`);
   process.exit(0);

@@ -116,14 +116,14 @@ function startWaxseal(dir: string, secret: string, user: string, pass: string): 
   });
 }
 
-async function stopWaxseal(child: ChildProcess): Promise<{ rss: number; fold: { marks: number; ms: number } }> {
+async function stopWaxseal(child: ChildProcess): Promise<{ rss: number; fold: { marks: number; ms: number; rssBefore: number } }> {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.removeAllListeners('exit');
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const fold = /FOLD (\d+) (\d+)/.exec(out);
-  return { rss: Number(/RSS (\d+)/.exec(out)?.[1] ?? NaN), fold: { marks: Number(fold?.[1] ?? 0), ms: Number(fold?.[2] ?? 0) } };
+  const fold = /FOLD (\d+) (\d+) (\d+)/.exec(out);
+  return { rss: Number(/RSS (\d+)/.exec(out)?.[1] ?? NaN), fold: { marks: Number(fold?.[1] ?? 0), ms: Number(fold?.[2] ?? 0), rssBefore: Number(fold?.[3] ?? NaN) } };
 }
 
 export async function main(args: string[]): Promise<void> {
@@ -166,7 +166,7 @@ export async function main(args: string[]): Promise<void> {
     }
     console.log(`Waxseal: load by APPEND ${(loadMs / 1000).toFixed(1)} s, start to first SELECT ${coldMs.toFixed(0)} ms (store open + listen ${wax.startMs} ms), peak RSS ${rss} MB`);
     // Not inside any operation above, but work the STOREs left: shown, so it is not hidden.
-    console.log(`Waxseal: the STOREs' ${fold.marks} marks documents folded into their entries afterwards in ${fold.ms} ms (background work once writing pauses)`);
+    console.log(`Waxseal: the ${fold.marks} marks documents the operations wrote folded into their entries afterwards in ${fold.ms} ms (background work once writing pauses); peak RSS before that fold ${fold.rssBefore} MB`);
     const dir = fileURLToPath(new URL('./results', import.meta.url));
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `imap-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ n, dovecot: d, waxseal: w, coldMs, rss, loadMs, fold }, null, 2));

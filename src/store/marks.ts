@@ -151,6 +151,8 @@ interface Live {
   id: string;
   rev: string;
   regs: Map<string, Marked>;
+  /** The entries it makes, as their first revision would hold them. */
+  created: Map<string, EntryMeta>;
   /** Where the changes feed showed it; unknown until the feed passes a local write. */
   seq?: number;
   /** When this process first applied it, and whether it wrote it. */
@@ -181,7 +183,8 @@ export class LiveMarks {
   add(id: string, rev: string, meta: MarksMeta, own: boolean, seq?: number | string): Map<string, Marked> {
     const regs = markedEntries(meta);
     const had = this.#live.get(id);
-    this.#live.set(id, { id, rev, regs, since: had?.since ?? this.#now(), own: had?.own ?? own, seq: typeof seq === 'number' ? seq : had?.seq });
+    const created = new Map(createdEntries(meta).map((c) => [c.logical, c.meta]));
+    this.#live.set(id, { id, rev, regs, created, since: had?.since ?? this.#now(), own: had?.own ?? own, seq: typeof seq === 'number' ? seq : had?.seq });
     for (const [logical, r] of regs) this.#marked.set(logical, mergeMarked(this.#marked.get(logical), r));
     return regs;
   }
@@ -219,7 +222,7 @@ export class LiveMarks {
   }
 
   /** Marks to fold now: this process's own, and others' once live for `foreignAfterMs`. */
-  due(foreignAfterMs: number): Array<{ id: string; rev: string; regs: Map<string, Marked> }> {
+  due(foreignAfterMs: number): Array<{ id: string; rev: string; regs: Map<string, Marked>; created: Map<string, EntryMeta> }> {
     const now = this.#now();
     return [...this.#live.values()].filter((l) => l.own || now - l.since >= foreignAfterMs);
   }

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
-import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox, mergeRegisters, sameMeta } from './kinds.js';
+import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox } from './kinds.js';
 import { MARKS_PER_DOC, type MarkChange, type MarksMeta, marksMeta } from './marks.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
 import type { OpenDoc, SealedDoc, Sealer } from './seal.js';
@@ -119,6 +119,15 @@ export class StateRepo {
       prepared.push({ logical, kind: 'marks', meta, doc: this.#sealer.seal({ kind: 'marks', logical, meta }) });
     }
     await this.create(prepared, origin);
+  }
+
+  /** Which of these entries have a document here (deleted ones do not). */
+  async existing(logicals: string[]): Promise<Set<string>> {
+    const res = await this.#db.allDocs({ keys: logicals.map((l) => this.entryId(l)) });
+    return new Set(logicals.filter((_, i) => {
+      const row = res.rows[i] as { value?: { deleted?: boolean } } | undefined;
+      return row?.value !== undefined && !row.value.deleted;
+    }));
   }
 
   /** Write new documents; an existing id is left alone (a deterministic key seen twice). */
@@ -256,32 +265,9 @@ export class StateRepo {
       writes.push({ ...this.#sealer.seal({ kind: winner.kind, logical: winner.logical, meta: merged }), _rev: winner.rev });
     }
     await this.#db.bulkDocs(writes);
-    const entry = merged as EntryMeta;
-    if (winner.kind === 'entry' && entry.expunged[0] && entry.moved !== undefined) await this.#carryFlags(entry.moved, entry.flags);
+    // A MOVE's original merged with a flag change made elsewhere: the index carries the
+    // change to the copy when it applies this merge (carries.ts).
     return true;
-  }
-
-  /**
-   * A message moved on one device while another changed its flags: the flag change lands on
-   * the expunged original, and is carried to the copy the move made, register by register
-   * (so it wins there only where it is newer than the move). Written straight to the
-   * database, like the merge itself: the index picks it up from the changes feed.
-   */
-  async #carryFlags(logical: string, flags: EntryMeta['flags']): Promise<void> {
-    const id = this.#sealer.docId('entry', logical);
-    for (let attempt = 0; attempt < UPDATE_TRIES; attempt++) {
-      let doc: PouchDocument;
-      try {
-        doc = await this.#db.get(id);
-      } catch {
-        return; // not here: cannot be, the copy was written (and so replicates) before the expunge
-      }
-      const dest = this.#sealer.open<EntryMeta>(doc as SealedDoc, 'entry').meta;
-      const carried = mergeRegisters(dest.flags, flags);
-      if (sameMeta(carried, dest.flags)) return;
-      const [r] = await this.#db.bulkDocs([{ ...this.#sealer.seal({ kind: 'entry', logical, meta: { ...dest, flags: carried } }), _rev: doc._rev! }]);
-      if (r?.status !== 409) return;
-    }
   }
 
   /** Keep our clock ahead of stamps made elsewhere, so our next edit wins over theirs. */

@@ -12,6 +12,7 @@ import type { EntryMeta, MailboxMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
 import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
+import { Carries } from './carries.js';
 import { HandOver } from './handover.js';
 import { LiveMarks, type MarksMeta, createdEntries, folded, withMarks } from './marks.js';
 import { Replays } from './replays.js';
@@ -129,6 +130,7 @@ export class UidIndex extends EventEmitter {
   readonly #handedOver = new HandOver();
   readonly #replays = new Replays();
   readonly #marks = new LiveMarks();
+  readonly #carries = new Carries();
   #foldTimer: NodeJS.Timeout | undefined;
   #folding: Promise<void> | undefined;
   #disposed = false;
@@ -220,6 +222,7 @@ export class UidIndex extends EventEmitter {
       this.#catchUpTimer = undefined;
       this.catchUp()
         .then(() => this.foldMarks())
+        .catch(() => undefined)
         .then(() => this.#compactJournals())
         .catch(() => undefined);
     }, 5000);
@@ -229,7 +232,7 @@ export class UidIndex extends EventEmitter {
   /** Fold other devices' marks once they have stayed live here for a while (marks.ts). */
   #scheduleFold(): void {
     const wait = this.#marks.nextForeign(FOREIGN_FOLD_MS);
-    if (wait === undefined || this.#foldTimer) return;
+    if (wait === undefined || this.#foldTimer || this.#disposed) return;
     this.#foldTimer = setTimeout(() => {
       this.#foldTimer = undefined;
       this.foldMarks()
@@ -256,19 +259,33 @@ export class UidIndex extends EventEmitter {
 
   async #fold(all: boolean): Promise<void> {
     for (const m of this.#marks.due(all ? 0 : FOREIGN_FOLD_MS)) {
+      if (this.#disposed) return;
       const known = new Map<string, Known<EntryMeta>>();
+      const unknown: string[] = [];
       for (const logical of m.regs.keys()) {
         const state = this.#slots.get(logical)?.state;
         if (state) known.set(logical, state);
+        else unknown.push(logical);
       }
-      if (this.#disposed) return;
-      // An entry not here yet: wait for it (the device that wrote the marks folds them anyway).
-      if (known.size < m.regs.size) {
-        this.#marks.postpone(m.id);
-        continue;
+      // Not in the index (first seen expunged, a copy made and expunged while live): folded
+      // from its document, or made from the marks; missing altogether (not arrived yet),
+      // waited for (the device that wrote the marks folds them anyway).
+      if (unknown.length > 0) {
+        const present = await this.#state.existing(unknown);
+        let missing = false;
+        for (const logical of unknown) {
+          if (present.has(logical)) continue;
+          const made = m.created.get(logical);
+          if (made) known.set(logical, { id: this.#state.entryId(logical), rev: '', meta: made });
+          else missing = true;
+        }
+        if (missing) {
+          this.#marks.postpone(m.id);
+          continue;
+        }
       }
       // Written even when the index shows the marks already: it shows them, the document may not.
-      await this.#state.update<EntryMeta>('entry', [...known.keys()], (meta, _stamp, logical) => folded(meta, m.regs.get(logical)!), undefined, known);
+      await this.#state.update<EntryMeta>('entry', [...m.regs.keys()], (meta, _stamp, logical) => folded(meta, m.regs.get(logical)!), undefined, known);
       const [deleted] = await this.#state.db.bulkDocs([{ _id: m.id, _rev: m.rev, _deleted: true }]);
       if (deleted?.error && deleted.status !== 409) throw new WaxsealError('ESTORE', `Could not delete folded marks: ${String(deleted.message ?? deleted.error)}`);
       await this.#queued(async () => this.#marks.gone(m.id));
@@ -324,8 +341,10 @@ export class UidIndex extends EventEmitter {
 
   /** Process every change since the last one seen. Calls are serialised. */
   catchUp(): Promise<void> {
-    // Outside the queue: the repair's writes are applied through it (applyWritten).
-    return this.#drainQueued().then(() => this.#replays.repair(this.#state).catch(() => undefined));
+    // Outside the queue: the repair's and the carries' writes are applied through it (applyWritten).
+    return this.#drainQueued()
+      .then(() => this.#replays.repair(this.#state).catch(() => undefined))
+      .then(() => this.#carries.carry(this.#state, (logical) => this.#slots.get(logical)?.state).catch(() => undefined));
   }
 
   #drainQueued(): Promise<void> {
@@ -450,6 +469,9 @@ export class UidIndex extends EventEmitter {
       const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
       const next: Waiting[] = [];
       for (const a of batch) {
+        // A copy the marks make, whose document came first in this batch: the marks' registers
+        // were merged into it already (#applyMarks); its first revision must not replace it.
+        if (a.opened.rev === '' && this.#slots.has(a.opened.logical)) continue;
         const meta = a.opened.meta as EntryMeta;
         if (a.opened.kind === 'entry' && !this.#mailboxes.has(meta.mailbox)) {
           this.#waiting.hold(a, `mailbox:${meta.mailbox}`);
@@ -568,6 +590,7 @@ export class UidIndex extends EventEmitter {
     changes.set(mbx.logical, change);
     let slot = this.#slots.get(logical);
     const expunged = meta.expunged[0];
+    if (expunged && meta.moved !== undefined) this.#carries.note(meta, this.#slots.get(meta.moved)?.state?.meta);
     const h = digest(meta);
     if (!slot) {
       if (expunged) return;

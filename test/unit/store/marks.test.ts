@@ -267,3 +267,61 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     await b.close();
   }
 });
+
+test('a flag set on another device on a message a MOVE (as marks) took away follows it to the copy', async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'ca'), keys: deriveKeys(root), device: 'deva' });
+  const b = await Store.open({ dir: join(dir.path, 'cb'), keys: deriveKeys(root), device: 'devb' });
+  try {
+    const box = (await a.createMailbox('INBOX')).logical;
+    const archive = (await a.createMailbox('Archive')).logical;
+    const ids = (await a.import(box, spamAssassin('spam-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    await sync(a);
+    await sync(b);
+    const moving = ids.map((id) => a.index.entry(id)!);
+    const copies = await a.copyEntries(moving, archive);
+    await a.expunge(ids, { movedTo: copies.map((c) => c.entry) });
+    await sleep(5);
+    // B, apart and later, flags the first original; A pulls that before folding its marks,
+    // so A's fold writes on top of B's revision: no conflict, nothing merged.
+    await b.setFlags([ids[0]!], { add: ['\\Flagged'] });
+    await sync(b);
+    await sync(a);
+    await a.index.foldMarks(true);
+    for (let round = 0; round < 3; round++) {
+      await sync(a);
+      await sync(b);
+    }
+    for (const s of [a, b]) {
+      const shown = [...s.index.mailbox(archive)!.entries.values()];
+      assert.deepEqual(liveFlags(shown.find((e) => e.logical === copies[0]!.entry)!.meta), ['\\Flagged'], 'the copy carries the flag');
+      assert.deepEqual(shown.filter((e) => liveFlags(e.meta).length > 0).length, 1, 'and no other copy gains one');
+      assert.equal(s.index.mailbox(box)!.entries.size, 0);
+    }
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('marks naming an entry the index holds no state for (first seen expunged) are folded from its document', async () => {
+  const keys = deriveKeys(newRootSecret());
+  const path = join(dir.path, 'stuck');
+  let s = await Store.open({ dir: path, keys });
+  try {
+    const box = (await s.createMailbox('INBOX')).logical;
+    const ids = (await s.import(box, spamAssassin('spam-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    await s.setFlags(ids, { add: ['\\Seen'] });
+    await s.expunge([ids[0]!]);
+    await s.close();
+    rmSync(join(path, 'local'), { recursive: true, force: true });
+    s = await Store.open({ dir: path, keys });
+    assert.equal(s.index.liveMarks, 1);
+    await s.index.foldMarks(true);
+    assert.equal(s.index.liveMarks, 0, 'folded, so the feed position is no longer held');
+    assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Seen')));
+    assert.equal(s.index.mailbox(box)!.entries.size, N - 1);
+  } finally {
+    await s.close();
+  }
+});

@@ -76,6 +76,11 @@ export class StateRepo {
     return this.#db;
   }
 
+  /** This device's id, the last part of every stamp it makes. */
+  get device(): string {
+    return this.#hlc.device;
+  }
+
   open(doc: PouchDocument): OpenedState {
     return openedState(doc._id, doc._rev!, this.#sealer.open(doc as SealedDoc));
   }

@@ -209,6 +209,8 @@ export class UidIndex extends EventEmitter {
     const before = this.#documentsRead;
     await this.catchUp();
     this.loadStats.documentsRead = this.#documentsRead - before;
+    // Marks this device wrote before a restart and did not fold yet: folded once it is quiet.
+    if (this.#marks.due(Infinity).length > 0) this.#scheduleCatchUp();
   }
 
   /**
@@ -573,14 +575,17 @@ export class UidIndex extends EventEmitter {
    * revisions already indexed. An entry not indexed yet takes them when it arrives (#marked).
    */
   #applyMarks(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>, from: { own?: boolean; seq?: number | string }): void {
-    const regs = this.#marks.add(opened.id, opened.rev, opened.meta as MarksMeta, from.own ?? false, from.seq);
+    // Written here, now or before a restart (its stamp names this device): folded once writing pauses.
+    const meta = opened.meta as MarksMeta;
+    const own = from.own === true || meta.stamp.endsWith(`.${this.#state.device}`);
+    const regs = this.#marks.add(opened.id, opened.rev, meta, own, from.seq);
     for (const [logical, r] of regs) {
       const slot = this.#slots.get(logical);
       const state = slot?.state;
       const mbx = slot && this.#mailboxes.get(slot.mailbox);
       if (!state || !mbx) continue;
-      const meta = withMarks(state.meta, r);
-      if (meta !== state.meta) this.#applyEntry(mbx, state.id, state.rev, logical, meta, changes, dirty);
+      const marked = withMarks(state.meta, r);
+      if (marked !== state.meta) this.#applyEntry(mbx, state.id, state.rev, logical, marked, changes, dirty);
     }
     this.#scheduleFold();
   }

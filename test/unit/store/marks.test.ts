@@ -78,7 +78,7 @@ test('merging marks into an entry gives what merging the same registers as an en
 test('a STORE on many entries writes one marks document, shows and announces it like entry revisions, and survives a restart before the fold', async () => {
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'local');
-  let s = await Store.open({ dir: path, keys });
+  let s = await Store.open({ dir: path, keys, device: 'here' });
   try {
     const box = (await s.createMailbox('INBOX')).logical;
     const imported = await s.import(box, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })));
@@ -116,14 +116,14 @@ test('a STORE on many entries writes one marks document, shows and announces it 
 
     // Closed before the fold: the marks are read again on open, nothing changes for a client.
     await s.close();
-    s = await Store.open({ dir: path, keys });
+    s = await Store.open({ dir: path, keys, device: 'here' });
     assert.deepEqual(view(s, box), shown);
     assert.equal(s.index.liveMarks, 2, 'the marks are live again after the restart');
 
     // The fold writes them into the entries and deletes them, without a MODSEQ moving.
     const folded: IndexChange[] = [];
     s.index.on('change', (c: IndexChange) => folded.push(c));
-    await s.index.foldMarks(true);
+    await s.index.foldMarks(); // written here before the restart: due without waiting
     assert.equal(s.index.liveMarks, 0);
     assert.deepEqual(view(s, box), shown);
     assert.deepEqual(folded.flatMap((c) => [...c.added, ...c.changed, ...c.expunged]), []);
@@ -133,7 +133,7 @@ test('a STORE on many entries writes one marks document, shows and announces it 
     // database alone (no local index) shows the same.
     await s.close();
     rmSync(join(path, 'local'), { recursive: true, force: true });
-    s = await Store.open({ dir: path, keys });
+    s = await Store.open({ dir: path, keys, device: 'here' });
     assert.equal(s.index.rebuilt, true);
     assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Flagged')));
   } finally {
@@ -144,7 +144,7 @@ test('a STORE on many entries writes one marks document, shows and announces it 
 test('a MOVE of many entries is two marks documents, the copies and the expunges: announced once, linked, folded, and carried over a restart', async () => {
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'move');
-  let s = await Store.open({ dir: path, keys });
+  let s = await Store.open({ dir: path, keys, device: 'here' });
   try {
     const inbox = (await s.createMailbox('INBOX')).logical;
     const archive = (await s.createMailbox('Archive')).logical;
@@ -177,10 +177,10 @@ test('a MOVE of many entries is two marks documents, the copies and the expunges
     assert.equal(await s.expunge(moving.map((e) => e.logical)), 0);
 
     await s.close();
-    s = await Store.open({ dir: path, keys });
+    s = await Store.open({ dir: path, keys, device: 'here' });
     assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length, 'still expunged after a restart before the fold');
     assert.deepEqual(shownCopies(), copiesShown, 'the copies are the same after a restart before the fold');
-    await s.index.foldMarks(true);
+    await s.index.foldMarks(); // written here before the restart: due without waiting
     assert.deepEqual(shownCopies(), copiesShown);
     assert.equal(s.index.liveMarks, 0);
     assert.ok(!(await kinds(s, keys)).includes('marks'));
@@ -194,7 +194,7 @@ test('a MOVE of many entries is two marks documents, the copies and the expunges
     assert.equal(meta.moved, copies[0]!.entry);
     await s.close();
     rmSync(join(path, 'local'), { recursive: true, force: true });
-    s = await Store.open({ dir: path, keys });
+    s = await Store.open({ dir: path, keys, device: 'here' });
     assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length);
     assert.deepEqual(
       [...s.index.mailbox(archive)!.entries.values()].map((e) => `${e.logical}:${liveFlags(e.meta).join(',')}`).sort(),
@@ -287,7 +287,7 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
     await b.setFlags([ids[0]!], { add: ['\\Flagged'] });
     await sync(b);
     await sync(a);
-    await a.index.foldMarks(true);
+    await a.index.foldMarks();
     for (let round = 0; round < 3; round++) {
       await sync(a);
       await sync(b);
@@ -307,7 +307,7 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
 test('marks naming an entry the index holds no state for (first seen expunged) are folded from its document', async () => {
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'stuck');
-  let s = await Store.open({ dir: path, keys });
+  let s = await Store.open({ dir: path, keys, device: 'here' });
   try {
     const box = (await s.createMailbox('INBOX')).logical;
     const ids = (await s.import(box, spamAssassin('spam-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
@@ -315,9 +315,9 @@ test('marks naming an entry the index holds no state for (first seen expunged) a
     await s.expunge([ids[0]!]);
     await s.close();
     rmSync(join(path, 'local'), { recursive: true, force: true });
-    s = await Store.open({ dir: path, keys });
+    s = await Store.open({ dir: path, keys, device: 'here' });
     assert.equal(s.index.liveMarks, 1);
-    await s.index.foldMarks(true);
+    await s.index.foldMarks(); // written here before the restart: due without waiting
     assert.equal(s.index.liveMarks, 0, 'folded, so the feed position is no longer held');
     assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Seen')));
     assert.equal(s.index.mailbox(box)!.entries.size, N - 1);

@@ -48,6 +48,8 @@ export interface StoreOptions {
   compactDelayMs?: number;
   /** Called when a background compaction has finished (for tests and status). */
   onCompacted?: () => void;
+  /** How long another device's marks stay live here before this device folds them (default 60 s; marks.ts). */
+  foreignFoldMs?: number;
   /**
    * Derive a message's summary (the IMAP server's encoded ENVELOPE and BODYSTRUCTURE),
    * kept device-locally so listing a mailbox opens no message document. Injected so the
@@ -146,7 +148,13 @@ export class Store {
     this.state = new StateRepo(dbs.state, sealer, hlc);
     this.records = new RecordRepo(dbs.keys, sealer, { kinds: ['ownkey', 'peer'], name: 'key' });
     const indexSealer = new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'index entry' });
-    this.index = new UidIndex(dbs.local, indexSealer, this.state, { has: (keys) => this.content.has(keys), docId: (key) => this.content.messageDocId(key) });
+    this.index = new UidIndex(
+      dbs.local,
+      indexSealer,
+      this.state,
+      { has: (keys) => this.content.has(keys), docId: (key) => this.content.messageDocId(key) },
+      { ...(opts.foreignFoldMs !== undefined ? { foreignFoldMs: opts.foreignFoldMs } : {}) },
+    );
     this.outbox = new RecordRepo(dbs.outbox, indexSealer, { kinds: ['outbox'], name: 'outbox' });
     this.summaries = new Summaries(dbs.cache, new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'summary page' }));
     this.state.shown = (logical, meta) => this.index.shown(logical, meta);

@@ -135,18 +135,20 @@ export class UidIndex extends EventEmitter {
   #folding: Promise<void> | undefined;
   #disposed = false;
   readonly #content: IndexContent;
+  readonly #foreignFoldMs: number;
 
   /**
    * `content` says which messages are in the content database: replication brings content
    * and state separately, so an entry can arrive before its message, and must not be shown
    * (a FETCH would fail) until the message is there too.
    */
-  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent) {
+  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent, opts: { foreignFoldMs?: number } = {}) {
     super();
     this.#local = local;
     this.#sealer = sealer;
     this.#state = state;
     this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
+    this.#foreignFoldMs = opts.foreignFoldMs ?? FOREIGN_FOLD_MS;
   }
 
   /** State documents read through the changes feed since this index opened. */
@@ -233,7 +235,7 @@ export class UidIndex extends EventEmitter {
 
   /** Fold other devices' marks once they have stayed live here for a while (marks.ts). */
   #scheduleFold(): void {
-    const wait = this.#marks.nextForeign(FOREIGN_FOLD_MS);
+    const wait = this.#marks.nextForeign(this.#foreignFoldMs);
     if (wait === undefined || this.#foldTimer || this.#disposed) return;
     this.#foldTimer = setTimeout(() => {
       this.#foldTimer = undefined;
@@ -246,7 +248,7 @@ export class UidIndex extends EventEmitter {
 
   /**
    * Write the live marks into their entries and delete them: this process's own marks, and
-   * other devices' that have stayed live for FOREIGN_FOLD_MS (`all`: every one). Runs when
+   * other devices' that have stayed live for foreignFoldMs (`all`: every one). Runs when
    * writing pauses, never inside a command; the entries go WRITE_BATCH at a time through the
    * state repo, so a command arriving meanwhile waits for one batch at most.
    */
@@ -260,7 +262,7 @@ export class UidIndex extends EventEmitter {
   }
 
   async #fold(all: boolean): Promise<void> {
-    for (const m of this.#marks.due(all ? 0 : FOREIGN_FOLD_MS)) {
+    for (const m of this.#marks.due(all ? 0 : this.#foreignFoldMs)) {
       if (this.#disposed) return;
       const known = new Map<string, Known<EntryMeta>>();
       const unknown: string[] = [];

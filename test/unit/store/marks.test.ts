@@ -43,9 +43,10 @@ async function kinds(s: Store, keys: ReturnType<typeof deriveKeys>): Promise<str
   return res.rows.map((r) => sealer.open(r.doc as never).kind);
 }
 
-async function sync(store: Store): Promise<void> {
+/** Both ways through the server's databases `prefix`-*: one set per test, each has its own keys. */
+async function sync(store: Store, prefix: string): Promise<void> {
   for (const [name, db] of Object.entries(store.replicated())) {
-    const remote = `${server.url}/marks-${name}`;
+    const remote = `${server.url}/${prefix}-${name}`;
     await PouchDB.replicate(db, remote);
     await PouchDB.replicate(remote, db);
   }
@@ -216,8 +217,8 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     const box = (await a.createMailbox('INBOX')).logical;
     const archive = (await a.createMailbox('Archive')).logical;
     const ids = (await a.import(box, spamAssassin('easy-ham-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
-    await sync(a);
-    await sync(b);
+    await sync(a, 'replicate');
+    await sync(b, 'replicate');
     assert.equal(b.index.mailbox(box)?.entries.size, N);
 
     // Apart: A marks every entry \Seen and moves all but the first ten to Archive (marks for
@@ -233,8 +234,8 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     await b.setFlags([ids[6]!], { add: ['\\Flagged'] });
 
     for (let round = 0; round < 2; round++) {
-      await sync(a);
-      await sync(b);
+      await sync(a, 'replicate');
+      await sync(b, 'replicate');
     }
     const expected = ids.slice(0, 10).map((id, i) => `${id}:${i === 5 ? '' : i === 6 ? '\\Flagged,\\Seen' : '\\Seen'}`).sort();
     const archived = copies.map((c) => `${c.entry}:\\Seen`).sort();
@@ -249,8 +250,8 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     await a.index.foldMarks();
     assert.equal(a.index.liveMarks, 0);
     for (let round = 0; round < 2; round++) {
-      await sync(a);
-      await sync(b);
+      await sync(a, 'replicate');
+      await sync(b, 'replicate');
     }
     assert.equal(b.index.liveMarks, 0, 'the deleted marks are no longer live on B');
     assert.deepEqual(flagsOf(a, box), expected);
@@ -276,8 +277,8 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
     const box = (await a.createMailbox('INBOX')).logical;
     const archive = (await a.createMailbox('Archive')).logical;
     const ids = (await a.import(box, spamAssassin('spam-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
-    await sync(a);
-    await sync(b);
+    await sync(a, 'carry');
+    await sync(b, 'carry');
     const moving = ids.map((id) => a.index.entry(id)!);
     const copies = await a.copyEntries(moving, archive);
     await a.expunge(ids, { movedTo: copies.map((c) => c.entry) });
@@ -285,12 +286,12 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
     // B, apart and later, flags the first original; A pulls that before folding its marks,
     // so A's fold writes on top of B's revision: no conflict, nothing merged.
     await b.setFlags([ids[0]!], { add: ['\\Flagged'] });
-    await sync(b);
-    await sync(a);
+    await sync(b, 'carry');
+    await sync(a, 'carry');
     await a.index.foldMarks();
     for (let round = 0; round < 3; round++) {
-      await sync(a);
-      await sync(b);
+      await sync(a, 'carry');
+      await sync(b, 'carry');
     }
     for (const s of [a, b]) {
       const shown = [...s.index.mailbox(archive)!.entries.values()];
@@ -323,5 +324,55 @@ test('marks naming an entry the index holds no state for (first seen expunged) a
     assert.equal(s.index.mailbox(box)!.entries.size, N - 1);
   } finally {
     await s.close();
+  }
+});
+
+/** Wait until `check` holds (polling), failing after `ms`. */
+async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
+    await sleep(50);
+  }
+}
+
+test('marks fold by themselves: another device\'s once they stay live a while, this device\'s once writing pauses', async () => {
+  const root = newRootSecret();
+  const aDir = join(dir.path, 'ta');
+  let a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'ta' });
+  const b = await Store.open({ dir: join(dir.path, 'tb'), keys: deriveKeys(root), device: 'tb', foreignFoldMs: 1500 });
+  try {
+    const box = (await a.createMailbox('INBOX')).logical;
+    const ids = (await a.import(box, spamAssassin('hard-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    await sync(a, 'timers');
+    await sync(b, 'timers');
+    // A marks every entry and goes away before folding (a close does not fold).
+    await a.setFlags(ids, { add: ['\\Seen'] });
+    await sync(a, 'timers');
+    await a.close();
+
+    // B shows A's marks, and folds them itself once they have stayed live for foreignFoldMs.
+    await sync(b, 'timers');
+    assert.equal(b.index.liveMarks, 1);
+    await until(() => b.index.liveMarks === 0, 10_000, 'B folds marks another device left');
+    assert.ok(flagsOf(b, box).every((f) => f.endsWith(':\\Seen')));
+    await sync(b, 'timers');
+
+    // A, back, reads its marks again, then learns they were folded elsewhere.
+    a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'ta' });
+    assert.equal(a.index.liveMarks, 1);
+    await sync(a, 'timers');
+    assert.equal(a.index.liveMarks, 0);
+    assert.deepEqual(flagsOf(a, box), flagsOf(b, box));
+
+    // Its own next marks are folded about five seconds after writing pauses, by nobody's call.
+    await a.setFlags(ids, { add: ['\\Flagged'] });
+    assert.equal(a.index.liveMarks, 1);
+    await until(() => a.index.liveMarks === 0, 15_000, 'A folds its own marks once quiet');
+    assert.ok(!(await kinds(a, deriveKeys(root))).includes('marks'));
+    assert.ok(flagsOf(a, box).every((f) => f.endsWith(':\\Flagged,\\Seen')));
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

@@ -20,6 +20,7 @@ import { leaves, parseMime } from '../../src/mime/tree.js';
 import { spamAssassin } from '../harness/corpus.js';
 import { dumpAll, startCouchDB, type CouchDB } from '../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
+import { until as waitUntil } from '../harness/until.js';
 
 const N = 1000;
 let tmp: TempDir;
@@ -45,15 +46,8 @@ after(async () => {
   await tmp?.cleanup();
 });
 
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Two daemons over a real server take their time: a longer wait, a closer look. */
+const until = <T,>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 120_000) => waitUntil(what, fn, ms, 25);
 
 async function client(d: Daemon): Promise<ImapFlow> {
   const c = d.credentials();

@@ -13,6 +13,7 @@ import { SyncController } from '../../src/sync/controller.js';
 import { remoteDbName } from '../../src/sync/names.js';
 import { startCouchDB, type CouchDB } from '../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
+import { until } from '../harness/until.js';
 
 let couch: CouchDB;
 let dir: TempDir;
@@ -31,13 +32,6 @@ interface Peer {
   key: string;
 }
 const json = { 'content-type': 'application/json' };
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('an older key record replayed as the newest is refused and reported; later changes still arrive', async () => {
   const keys = deriveKeys(newRootSecret());

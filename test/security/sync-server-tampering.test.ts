@@ -17,6 +17,7 @@ import { Sealer, type SealedDoc } from '../../src/store/seal.js';
 import { spamAssassin } from '../harness/corpus.js';
 import { startCouchDB, type CouchDB } from '../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../harness/tmp.js';
+import { until } from '../harness/until.js';
 
 let couch: CouchDB;
 let dir: TempDir;
@@ -31,13 +32,6 @@ after(async () => {
 
 type Doc = Record<string, unknown> & { _id: string; _rev: string };
 const json = { 'content-type': 'application/json' };
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('changed bytes, swapped ids, replayed revisions and deleted content are refused and reported; the rest keeps syncing', async () => {
   const root = newRootSecret();

@@ -19,6 +19,7 @@ import { sleep } from '../../../src/util/time.js';
 import { spamAssassin } from '../../harness/corpus.js';
 import { startCouchDB, type CouchDB } from '../../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../../harness/tmp.js';
+import { until } from '../../harness/until.js';
 
 const N = MARKS_MIN * 2 + 10;
 let server: CouchDB;
@@ -327,14 +328,6 @@ test('marks naming an entry the index holds no state for (first seen expunged) a
   }
 });
 
-/** Wait until `check` holds (polling), failing after `ms`. */
-async function until(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
-    await sleep(50);
-  }
-}
 
 test('marks fold by themselves: another device\'s once they stay live a while, this device\'s once writing pauses', async () => {
   const root = newRootSecret();
@@ -354,7 +347,7 @@ test('marks fold by themselves: another device\'s once they stay live a while, t
     // B shows A's marks, and folds them itself once they have stayed live for foreignFoldMs.
     await sync(b, 'timers');
     assert.equal(b.index.liveMarks, 1);
-    await until(() => b.index.liveMarks === 0, 10_000, 'B folds marks another device left');
+    await until('B folds marks another device left', () => b.index.liveMarks === 0, 10_000);
     assert.ok(flagsOf(b, box).every((f) => f.endsWith(':\\Seen')));
     await sync(b, 'timers');
 
@@ -368,7 +361,7 @@ test('marks fold by themselves: another device\'s once they stay live a while, t
     // Its own next marks are folded about five seconds after writing pauses, by nobody's call.
     await a.setFlags(ids, { add: ['\\Flagged'] });
     assert.equal(a.index.liveMarks, 1);
-    await until(() => a.index.liveMarks === 0, 15_000, 'A folds its own marks once quiet');
+    await until('A folds its own marks once quiet', () => a.index.liveMarks === 0, 15_000);
     assert.ok(!(await kinds(a, deriveKeys(root))).includes('marks'));
     assert.ok(flagsOf(a, box).every((f) => f.endsWith(':\\Flagged,\\Seen')));
   } finally {

@@ -15,6 +15,7 @@ import { liveFlags } from '../../../src/store/kinds.js';
 import { spamAssassin } from '../../harness/corpus.js';
 import { startCouchDB, type CouchDB } from '../../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../../harness/tmp.js';
+import { until } from '../../harness/until.js';
 
 let server: CouchDB;
 let dir: TempDir;
@@ -32,16 +33,6 @@ async function device(name: string, root: Buffer) {
   const store = await Store.open({ dir: join(dir.path, name), keys, device: name });
   const sync = new SyncController({ store, keys, server: { url: server.url }, mergeRecord: (a) => a, backoffMinMs: 100, backoffMaxMs: 500 });
   return { store, sync, keys };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 test('a message and a flag change made on one device reach the other, and tampered documents are refused', async () => {

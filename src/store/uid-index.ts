@@ -14,7 +14,8 @@ import type { SealedDoc, Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
 import { Carries } from './carries.js';
 import { HandOver } from './handover.js';
-import { LiveMarks, type MarksMeta, createdEntries, folded, withMarks } from './marks.js';
+import { LiveMarks, type MarksMeta, createdEntries, withMarks } from './marks.js';
+import { MarksFold } from './marks-fold.js';
 import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
@@ -131,11 +132,8 @@ export class UidIndex extends EventEmitter {
   readonly #replays = new Replays();
   readonly #marks = new LiveMarks();
   readonly #carries = new Carries();
-  #foldTimer: NodeJS.Timeout | undefined;
-  #folding: Promise<void> | undefined;
-  #disposed = false;
+  readonly #fold: MarksFold;
   readonly #content: IndexContent;
-  readonly #foreignFoldMs: number;
 
   /**
    * `content` says which messages are in the content database: replication brings content
@@ -148,7 +146,10 @@ export class UidIndex extends EventEmitter {
     this.#sealer = sealer;
     this.#state = state;
     this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
-    this.#foreignFoldMs = opts.foreignFoldMs ?? FOREIGN_FOLD_MS;
+    this.#fold = new MarksFold(
+      { marks: this.#marks, state, stateOf: (logical) => this.#slots.get(logical)?.state, queued: (fn) => this.#queued(fn) },
+      opts.foreignFoldMs ?? FOREIGN_FOLD_MS,
+    );
   }
 
   /** State documents read through the changes feed since this index opened. */
@@ -233,77 +234,19 @@ export class UidIndex extends EventEmitter {
     this.#catchUpTimer.unref();
   }
 
-  /** Fold other devices' marks once they have stayed live here for a while (marks.ts). */
-  #scheduleFold(): void {
-    const wait = this.#marks.nextForeign(this.#foreignFoldMs);
-    if (wait === undefined || this.#foldTimer || this.#disposed) return;
-    this.#foldTimer = setTimeout(() => {
-      this.#foldTimer = undefined;
-      this.foldMarks()
-        .catch(() => undefined)
-        .finally(() => this.#scheduleFold());
-    }, wait + 100);
-    this.#foldTimer.unref();
-  }
-
   /**
-   * Write the live marks into their entries and delete them: this process's own marks, and
-   * other devices' that have stayed live for foreignFoldMs (`all`: every one). Runs when
-   * writing pauses, never inside a command; the entries go WRITE_BATCH at a time through the
-   * state repo, so a command arriving meanwhile waits for one batch at most.
+   * Write the live marks into their entries and delete them (marks-fold.ts): this device's
+   * own, and other devices' that have stayed live for foreignFoldMs (`all`: every one).
    */
   foldMarks(all = false): Promise<void> {
-    const run = (this.#folding ?? Promise.resolve()).then(() => this.#fold(all));
-    const done = run.finally(() => {
-      if (this.#folding === done) this.#folding = undefined;
-    });
-    this.#folding = done.catch(() => undefined);
-    return done;
-  }
-
-  async #fold(all: boolean): Promise<void> {
-    for (const m of this.#marks.due(all ? 0 : this.#foreignFoldMs)) {
-      if (this.#disposed) return;
-      const known = new Map<string, Known<EntryMeta>>();
-      const unknown: string[] = [];
-      for (const logical of m.regs.keys()) {
-        const state = this.#slots.get(logical)?.state;
-        if (state) known.set(logical, state);
-        else unknown.push(logical);
-      }
-      // Not in the index (first seen expunged, a copy made and expunged while live): folded
-      // from its document, or made from the marks; missing altogether (not arrived yet),
-      // waited for (the device that wrote the marks folds them anyway).
-      if (unknown.length > 0) {
-        const present = await this.#state.existing(unknown);
-        let missing = false;
-        for (const logical of unknown) {
-          if (present.has(logical)) continue;
-          const made = m.created.get(logical);
-          if (made) known.set(logical, { id: this.#state.entryId(logical), rev: '', meta: made });
-          else missing = true;
-        }
-        if (missing) {
-          this.#marks.postpone(m.id);
-          continue;
-        }
-      }
-      // Written even when the index shows the marks already: it shows them, the document may not.
-      await this.#state.update<EntryMeta>('entry', [...m.regs.keys()], (meta, _stamp, logical) => folded(meta, m.regs.get(logical)!), undefined, known);
-      const [deleted] = await this.#state.db.bulkDocs([{ _id: m.id, _rev: m.rev, _deleted: true }]);
-      if (deleted?.error && deleted.status !== 409) throw new WaxsealError('ESTORE', `Could not delete folded marks: ${String(deleted.message ?? deleted.error)}`);
-      await this.#queued(async () => this.#marks.gone(m.id));
-    }
+    return this.#fold.run(all);
   }
 
   /** Stop background work, recording the feed position reached, so the next start is quick. */
   async dispose(): Promise<void> {
-    this.#disposed = true;
     clearTimeout(this.#catchUpTimer);
     this.#catchUpTimer = undefined;
-    clearTimeout(this.#foldTimer);
-    this.#foldTimer = undefined;
-    await this.#folding;
+    await this.#fold.dispose();
     await this.#drainQueued().catch(() => undefined);
     // So the next start reads one snapshot, not the thousands of journals an import leaves.
     await this.#compactJournals().catch(() => undefined);
@@ -589,7 +532,7 @@ export class UidIndex extends EventEmitter {
       const marked = withMarks(state.meta, r);
       if (marked !== state.meta) this.#applyEntry(mbx, state.id, state.rev, logical, marked, changes, dirty);
     }
-    this.#scheduleFold();
+    this.#fold.schedule();
   }
 
   #applyEntry(mbx: IndexedMailbox, id: string, rev: string, logical: string, meta: EntryMeta, changes: Map<string, IndexChange>, dirty: Set<string>): void {

@@ -116,14 +116,15 @@ function startWaxseal(dir: string, secret: string, user: string, pass: string): 
   });
 }
 
-async function stopWaxseal(child: ChildProcess): Promise<{ rss: number; fold: { marks: number; ms: number; rssBefore: number } }> {
+async function stopWaxseal(child: ChildProcess): Promise<{ rss: number; marks: { docs: number; after: number; ms: number; rssBefore: number } }> {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.removeAllListeners('exit');
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const fold = /FOLD (\d+) (\d+) (\d+)/.exec(out);
-  return { rss: Number(/RSS (\d+)/.exec(out)?.[1] ?? NaN), fold: { marks: Number(fold?.[1] ?? 0), ms: Number(fold?.[2] ?? 0), rssBefore: Number(fold?.[3] ?? NaN) } };
+  const m = /MARKS (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  const marks = { docs: Number(m?.[1] ?? 0), after: Number(m?.[2] ?? 0), ms: Number(m?.[3] ?? 0), rssBefore: Number(m?.[4] ?? NaN) };
+  return { rss: Number(/RSS (\d+)/.exec(out)?.[1] ?? NaN), marks };
 }
 
 export async function main(args: string[]): Promise<void> {
@@ -159,17 +160,17 @@ export async function main(args: string[]): Promise<void> {
     warm.close();
     const d = await measure(dovecot.imapPort, user, pass);
     const w = await measure(wax.port, user, pass);
-    const { rss, fold } = await stopWaxseal(wax.child);
+    const { rss, marks } = await stopWaxseal(wax.child);
     console.log(`${'operation'.padEnd(36)} ${'Dovecot'.padStart(10)} ${'Waxseal'.padStart(10)} ${'ratio'.padStart(7)}`);
     for (const k of Object.keys(d)) {
       console.log(`${k.padEnd(36)} ${d[k]!.toFixed(1).padStart(8)}ms ${w[k]!.toFixed(1).padStart(8)}ms ${(w[k]! / d[k]!).toFixed(2).padStart(6)}×`);
     }
     console.log(`Waxseal: load by APPEND ${(loadMs / 1000).toFixed(1)} s, start to first SELECT ${coldMs.toFixed(0)} ms (store open + listen ${wax.startMs} ms), peak RSS ${rss} MB`);
     // Not inside any operation above, but work the STOREs left: shown, so it is not hidden.
-    console.log(`Waxseal: the ${fold.marks} marks documents the operations wrote folded into their entries afterwards in ${fold.ms} ms (background work once writing pauses); peak RSS before that fold ${fold.rssBefore} MB`);
+    console.log(`Waxseal: the ${marks.docs} marks documents the operations wrote consolidated into ${marks.after} afterwards in ${marks.ms} ms (background work once 16 are live); peak RSS before that ${marks.rssBefore} MB`);
     const dir = fileURLToPath(new URL('./results', import.meta.url));
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, `imap-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ n, dovecot: d, waxseal: w, coldMs, rss, loadMs, fold }, null, 2));
+    writeFileSync(join(dir, `imap-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ n, dovecot: d, waxseal: w, coldMs, rss, loadMs, marks }, null, 2));
   } finally {
     await dovecot.stop();
     await tmp.cleanup();

@@ -1,29 +1,30 @@
 /**
  * Marks: one flag change, expunge or copy made to many entries at once (`STORE 1:* +FLAGS
  * (\Seen)`, a MOVE's copies and its expunge of the originals) written as one immutable state
- * document, instead of a new revision of every entry document (or a new document for each copy). A 10,000-entry STORE wrote 10,000 sealed revisions
- * (about 5x Dovecot's whole STORE, most of it in PouchDB's update path) and replicated 10,000
- * documents; as marks it is a handful.
+ * document, instead of a new revision of every entry document (or a new document for each
+ * copy). A 10,000-entry STORE wrote 10,000 sealed revisions (about 5x Dovecot's whole STORE,
+ * most of it in PouchDB's update path) and replicated 10,000 documents; as marks it is a
+ * handful, on the device and on the wire.
  *
  * A marks document carries registers like an entry's flags and expunge, all with one stamp,
  * so it merges with the entries the way their revisions merge with each other: field by
- * field, newest stamp wins, in any order. The index shows every entry merged with the live marks naming it.
+ * field, newest stamp wins, in any order. The index shows every entry merged with the live
+ * marks naming it, and an entry a marks document makes as if its first revision had arrived
+ * (its document is written at its first update of its own).
  *
- * An entry a marks document makes is shown as if its first revision had arrived; its document
- * is written by the fold (an update before that writes it).
- *
- * Marks are folded away: once writing pauses, the index writes each marked entry with the
- * marks merged in, then deletes the marks document. Until then the index does not persist a
- * feed position past a live marks document, so a restart reads it again. Another device
- * that pulls a live marks document shows it the same way; it folds only marks that stay live
- * for a while, since the device that wrote them normally folds them within seconds, and two
- * folds of the same marks only make conflicting revisions that merge to the same thing.
+ * Marks are a lasting layer over the entry documents, not folded into them: writing every
+ * marked entry again cost as much as the STORE it saved, peaked the process's memory, and
+ * replicated every entry anyway. The index keeps the list of live marks with its feed
+ * position and reads them again on open. When many pile up they are consolidated
+ * (marks-consolidation.ts): a few documents holding the newest register per entry and flag,
+ * grouped in `parts` by stamp, replace them. Merging is idempotent, so two devices
+ * consolidating the same marks at once only leave two documents saying the same.
  */
 import { type EntryMeta, type Register, mergeRegister, mergeRegisters } from './kinds.js';
 import type { Stamp } from '../util/hlc.js';
 
 export interface MarksMeta {
-  /** The stamp of every register this document sets. */
+  /** The stamp of every register this document sets (of a consolidation: when it was made). */
   stamp: Stamp;
   /** [flag, value, logical ids of the entries it is set on]. */
   flags: Array<[string, boolean, string[]]>;
@@ -31,6 +32,8 @@ export interface MarksMeta {
   expunged?: Array<[string] | [string, string]>;
   /** Entries made (a COPY's or MOVE's copies): [logical id, mailbox, message, size, date, flags]. */
   created?: Array<[string, string, string, number, number, string[]]>;
+  /** A consolidation's registers, one part per stamp (parts have no parts). */
+  parts?: MarksMeta[];
 }
 
 /** What marks set on one entry: registers like the entry's own, and a MOVE's link. */
@@ -73,30 +76,38 @@ export function marksMeta(changes: Array<[string, MarkChange]>, stamp: Stamp): M
 
 /** The entries a marks document makes, as their first revision would hold them. */
 export function createdEntries(meta: MarksMeta): Array<{ logical: string; meta: EntryMeta }> {
-  return (meta.created ?? []).map(([logical, mailbox, message, size, date, flags]) => ({
+  const own = (meta.created ?? []).map(([logical, mailbox, message, size, date, flags]) => ({
     logical,
-    meta: { mailbox, message, size, date, flags: Object.fromEntries(flags.map((f) => [f, [true, meta.stamp]])), expunged: [false, meta.stamp] },
+    meta: { mailbox, message, size, date, flags: Object.fromEntries(flags.map((f) => [f, [true, meta.stamp]])), expunged: [false, meta.stamp] } as EntryMeta,
   }));
+  return meta.parts ? [...own, ...meta.parts.flatMap(createdEntries)] : own;
 }
 
 /** What a marks document sets, per entry. */
 export function markedEntries(meta: MarksMeta): Map<string, Marked> {
   const out = new Map<string, Marked>();
+  for (const part of meta.parts ?? []) for (const [logical, m] of markedEntries(part)) out.set(logical, mergeMarked(out.get(logical), m));
   const of = (logical: string) => {
     let m = out.get(logical);
     if (!m) out.set(logical, (m = { flags: {} }));
     return m;
   };
-  for (const c of createdEntries(meta)) {
-    const m = of(c.logical);
-    m.flags = { ...c.meta.flags };
-    m.expunged = c.meta.expunged;
+  // Registers of this document's own stamp, merged: a consolidation's parts may name an entry too.
+  const set = (logical: string, flag: string, reg: Register<boolean>) => {
+    const m = of(logical);
+    const cur = m.flags[flag];
+    m.flags[flag] = cur ? mergeRegister(cur, reg) : reg;
+  };
+  for (const [logical, , , , , flags] of meta.created ?? []) {
+    for (const flag of flags) set(logical, flag, [true, meta.stamp]);
+    const m = of(logical);
+    m.expunged = m.expunged ? mergeRegister(m.expunged, [false, meta.stamp]) : [false, meta.stamp];
   }
-  for (const [flag, value, logicals] of meta.flags) for (const logical of logicals) of(logical).flags[flag] = [value, meta.stamp];
+  for (const [flag, value, logicals] of meta.flags) for (const logical of logicals) set(logical, flag, [value, meta.stamp]);
   for (const [logical, moved] of meta.expunged ?? []) {
     const m = of(logical);
-    m.expunged = [true, meta.stamp];
-    if (moved !== undefined) m.moved = moved;
+    m.expunged = m.expunged ? mergeRegister(m.expunged, [true, meta.stamp]) : [true, meta.stamp];
+    if (moved !== undefined && (m.moved === undefined || moved < m.moved)) m.moved = moved;
   }
   return out;
 }
@@ -147,29 +158,60 @@ export function folded(meta: EntryMeta, marked: Marked): EntryMeta {
   return out;
 }
 
+/**
+ * Marks documents holding what `marked` sets (per entry, merged) and the entries `made` makes
+ * (as their first revisions would hold them): the registers grouped by stamp into parts,
+ * MARKS_PER_DOC entries a document, each document stamped `stamp`.
+ */
+export function consolidated(marked: Map<string, Marked>, made: Map<string, EntryMeta>, stamp: () => Stamp): MarksMeta[] {
+  const logicals = [...new Set([...marked.keys(), ...made.keys()])].sort();
+  const out: MarksMeta[] = [];
+  for (let i = 0; i < logicals.length; i += MARKS_PER_DOC) {
+    const parts = new Map<Stamp, MarksMeta>();
+    const part = (s: Stamp) => {
+      let p = parts.get(s);
+      if (!p) parts.set(s, (p = { stamp: s, flags: [] }));
+      return p;
+    };
+    const groups = new Map<string, [string, boolean, string[]]>();
+    for (const logical of logicals.slice(i, i + MARKS_PER_DOC)) {
+      const m = marked.get(logical);
+      const c = made.get(logical);
+      const madeAt = c?.expunged[1];
+      if (c && madeAt !== undefined) {
+        const flags = Object.keys(c.flags).filter((f) => c.flags[f]![0] && c.flags[f]![1] === madeAt).sort();
+        (part(madeAt).created ??= []).push([logical, c.mailbox, c.message, c.size, c.date, flags]);
+      }
+      for (const [flag, [value, s]] of Object.entries(m?.flags ?? {})) {
+        if (s === madeAt && value && c?.flags[flag]?.[0] === true) continue; // the creation says it
+        const key = `${s}\u0000${value ? '+' : '-'}${flag}`;
+        let group = groups.get(key);
+        if (!group) {
+          groups.set(key, (group = [flag, value, []]));
+          part(s).flags.push(group);
+        }
+        group[2].push(logical);
+      }
+      // Marks only ever expunge; an entry they make starts unexpunged, which its creation says.
+      if (m?.expunged?.[0]) (part(m.expunged[1]).expunged ??= []).push(m.moved === undefined ? [logical] : [logical, m.moved]);
+    }
+    out.push({ stamp: stamp(), flags: [], parts: [...parts.values()].sort((a, b) => (a.stamp < b.stamp ? -1 : 1)) });
+  }
+  return out;
+}
+
 interface Live {
-  id: string;
   rev: string;
   regs: Map<string, Marked>;
   /** The entries it makes, as their first revision would hold them. */
   created: Map<string, EntryMeta>;
-  /** Where the changes feed showed it; unknown until the feed passes a local write. */
-  seq?: number;
-  /** When this process first applied it, and whether it wrote it. */
-  since: number;
-  own: boolean;
 }
 
-/** The marks documents the index has applied and not yet seen folded. */
+/** The marks documents the index has applied and not seen deleted (by a consolidation). */
 export class LiveMarks {
   readonly #live = new Map<string, Live>();
   /** Per entry, what every live marks document naming it sets, merged. */
   readonly #marked = new Map<string, Marked>();
-  readonly #now: () => number;
-
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-  }
 
   get size(): number {
     return this.#live.size;
@@ -179,20 +221,26 @@ export class LiveMarks {
     return this.#live.has(id);
   }
 
-  /** Take a marks document in; returns what it sets, per entry. */
-  add(id: string, rev: string, meta: MarksMeta, own: boolean, seq?: number | string): Map<string, Marked> {
-    const regs = markedEntries(meta);
-    const had = this.#live.get(id);
-    const created = new Map(createdEntries(meta).map((c) => [c.logical, c.meta]));
-    this.#live.set(id, { id, rev, regs, created, since: had?.since ?? this.#now(), own: had?.own ?? own, seq: typeof seq === 'number' ? seq : had?.seq });
-    for (const [logical, r] of regs) this.#marked.set(logical, mergeMarked(this.#marked.get(logical), r));
-    return regs;
+  /** How many documents a consolidation of the live marks would write (MARKS_PER_DOC entries each). */
+  get consolidatedSize(): number {
+    return Math.ceil(this.#marked.size / MARKS_PER_DOC);
   }
 
-  /** The changes feed shows `id` at `seq`. */
-  seen(id: string, seq: number | string): void {
-    const live = this.#live.get(id);
-    if (live && typeof seq === 'number') live.seq = seq;
+  /** The live documents, [id, revision], as the index persists them with its feed position. */
+  list(): Array<[string, string]> {
+    return [...this.#live].map(([id, l]) => [id, l.rev]);
+  }
+
+  /** Take a marks document in; returns what it sets, per entry. */
+  add(id: string, rev: string, meta: MarksMeta): Map<string, Marked> {
+    const regs = markedEntries(meta);
+    if (this.#live.has(id)) {
+      this.#live.get(id)!.rev = rev;
+      return regs;
+    }
+    this.#live.set(id, { rev, regs, created: new Map(createdEntries(meta).map((c) => [c.logical, c.meta])) });
+    for (const [logical, r] of regs) this.#marked.set(logical, mergeMarked(this.#marked.get(logical), r));
+    return regs;
   }
 
   /** What live marks set on an entry. */
@@ -200,7 +248,7 @@ export class LiveMarks {
     return this.#marked.get(logical);
   }
 
-  /** `id` was folded (here or on another device) and deleted. */
+  /** `id` was deleted (consolidated, here or on another device). */
   gone(id: string): void {
     const live = this.#live.get(id);
     if (!live) return;
@@ -214,36 +262,10 @@ export class LiveMarks {
     }
   }
 
-  /** The feed position to persist: just before the oldest live marks document. */
-  cursor(last: number | string): number | string {
-    let min = Infinity;
-    for (const l of this.#live.values()) if (l.seq !== undefined) min = Math.min(min, l.seq);
-    return min === Infinity ? last : typeof last === 'number' ? Math.min(last, min - 1) : min - 1;
-  }
-
-  /** Marks to fold now: this process's own, and others' once live for `foreignAfterMs`. */
-  due(foreignAfterMs: number): Array<{ id: string; rev: string; regs: Map<string, Marked>; created: Map<string, EntryMeta> }> {
-    const now = this.#now();
-    return [...this.#live.values()].filter((l) => l.own || now - l.since >= foreignAfterMs);
-  }
-
-  /** Try `id` again only after another wait (an entry it names has not arrived here yet). */
-  postpone(id: string): void {
-    const live = this.#live.get(id);
-    if (live) {
-      live.since = this.#now();
-      live.own = false;
-    }
-  }
-
-  /** Milliseconds until the next foreign marks document is due, or undefined when none waits. */
-  nextForeign(foreignAfterMs: number): number | undefined {
-    let next: number | undefined;
-    for (const l of this.#live.values()) {
-      if (l.own) continue;
-      const wait = Math.max(0, l.since + foreignAfterMs - this.#now());
-      next = next === undefined ? wait : Math.min(next, wait);
-    }
-    return next;
+  /** Everything live: the documents, what they set per entry (merged) and the entries they make. */
+  snapshot(): { docs: Array<[string, string]>; marked: Map<string, Marked>; made: Map<string, EntryMeta> } {
+    const made = new Map<string, EntryMeta>();
+    for (const l of this.#live.values()) for (const [logical, meta] of l.created) if (!made.has(logical) || meta.expunged[1] < made.get(logical)!.expunged[1]) made.set(logical, meta);
+    return { docs: this.list(), marked: new Map(this.#marked), made };
   }
 }

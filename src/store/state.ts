@@ -4,13 +4,13 @@
  * by merging every leaf revision field by field (kinds.ts) and writing the merge as the
  * winner while deleting the losers; every device computes the same merge.
  * Flag changes to many entries at once go as immutable marks documents (marks.ts), which the
- * index merges in the same way and folds into the entries later.
+ * index merges in the same way, as a lasting layer over the entries.
  */
 import { randomUUID } from 'node:crypto';
 import { WaxsealError } from '../util/errors.js';
 import type { Hlc } from '../util/hlc.js';
 import { type EntryMeta, type MailboxMeta, mergeEntry, mergeMailbox } from './kinds.js';
-import { MARKS_PER_DOC, type MarkChange, type MarksMeta, marksMeta } from './marks.js';
+import { MARKS_PER_DOC, type MarkChange, type Marked, type MarksMeta, consolidated, marksMeta } from './marks.js';
 import type { PouchDb, PouchDocument, PouchWriteResult } from './pouch.js';
 import type { OpenDoc, SealedDoc, Sealer } from './seal.js';
 
@@ -62,7 +62,7 @@ export class StateRepo {
   onWritten: (written: Array<{ rev: string; opened: OpenedState }>, origin?: unknown) => Promise<void> = async () => undefined;
   /**
    * An entry as read from its document, with what live marks set on it (the index knows
-   * them): an update decides from what a client is shown, not from a document not yet folded.
+   * them): an update decides from what a client is shown, not from the document alone.
    */
   shown: (logical: string, meta: EntryMeta) => EntryMeta = (_logical, meta) => meta;
 
@@ -117,12 +117,21 @@ export class StateRepo {
    */
   async mark(changes: Map<string, MarkChange>, origin?: unknown): Promise<void> {
     const all = [...changes];
-    const prepared: PreparedState[] = [];
-    for (let i = 0; i < all.length; i += MARKS_PER_DOC) {
+    const metas: MarksMeta[] = [];
+    for (let i = 0; i < all.length; i += MARKS_PER_DOC) metas.push(marksMeta(all.slice(i, i + MARKS_PER_DOC), this.#hlc.now()));
+    await this.#writeMarks(metas, origin);
+  }
+
+  /** What live marks set (per entry, merged) and make, as new marks documents (marks-consolidation.ts). */
+  async consolidateMarks(marked: Map<string, Marked>, made: Map<string, EntryMeta>): Promise<void> {
+    await this.#writeMarks(consolidated(marked, made, () => this.#hlc.now()));
+  }
+
+  async #writeMarks(metas: MarksMeta[], origin?: unknown): Promise<void> {
+    const prepared = metas.map((meta): PreparedState => {
       const logical = randomUUID();
-      const meta = marksMeta(all.slice(i, i + MARKS_PER_DOC), this.#hlc.now());
-      prepared.push({ logical, kind: 'marks', meta, doc: this.#sealer.seal({ kind: 'marks', logical, meta }) });
-    }
+      return { logical, kind: 'marks', meta, doc: this.#sealer.seal({ kind: 'marks', logical, meta }) };
+    });
     await this.create(prepared, origin);
   }
 
@@ -220,7 +229,7 @@ export class StateRepo {
         const next = mutate(cur.meta, this.#hlc.now(), cur.logical);
         if (next === undefined) continue;
         const sealed = this.#sealer.seal({ kind, logical: cur.logical, meta: next }, cur.id);
-        // No revision: an entry a marks document made, not folded into a document yet.
+        // No revision: an entry a marks document made, whose own document is written now.
         writes.push(cur.rev ? { ...sealed, _rev: cur.rev } : sealed);
         byId.set(sealed._id, cur.logical);
         metas.set(sealed._id, next);

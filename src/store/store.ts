@@ -48,8 +48,6 @@ export interface StoreOptions {
   compactDelayMs?: number;
   /** Called when a background compaction has finished (for tests and status). */
   onCompacted?: () => void;
-  /** How long another device's marks stay live here before this device folds them (default 60 s; marks.ts). */
-  foreignFoldMs?: number;
   /**
    * Derive a message's summary (the IMAP server's encoded ENVELOPE and BODYSTRUCTURE),
    * kept device-locally so listing a mailbox opens no message document. Injected so the
@@ -153,7 +151,6 @@ export class Store {
       indexSealer,
       this.state,
       { has: (keys) => this.content.has(keys), docId: (key) => this.content.messageDocId(key) },
-      { ...(opts.foreignFoldMs !== undefined ? { foreignFoldMs: opts.foreignFoldMs } : {}) },
     );
     this.outbox = new RecordRepo(dbs.outbox, indexSealer, { kinds: ['outbox'], name: 'outbox' });
     this.summaries = new Summaries(dbs.cache, new Sealer({ sealKey: keys.index, idKey: keys.index, label: 'summary page' }));

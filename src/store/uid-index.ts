@@ -15,7 +15,7 @@ import type { OpenedState, StateRepo } from './state.js';
 import { Carries } from './carries.js';
 import { HandOver } from './handover.js';
 import { LiveMarks, type MarksMeta, createdEntries, withMarks } from './marks.js';
-import { MarksFold } from './marks-fold.js';
+import { MarksConsolidation } from './marks-consolidation.js';
 import { Replays } from './replays.js';
 import { WaitingEntries, type IndexContent, type Waiting } from './waiting.js';
 
@@ -79,8 +79,6 @@ function digest(meta: EntryMeta): string {
 }
 
 const BATCH = 500;
-/** How long another device's marks stay live here before this device folds them itself. */
-const FOREIGN_FOLD_MS = 60_000;
 const JOURNAL_COMPACT = 256;
 /** Journals past which compaction runs without waiting for writes to pause. */
 const JOURNAL_CAP = 4096;
@@ -132,7 +130,7 @@ export class UidIndex extends EventEmitter {
   readonly #replays = new Replays();
   readonly #marks = new LiveMarks();
   readonly #carries = new Carries();
-  readonly #fold: MarksFold;
+  readonly #consolidation: MarksConsolidation;
   readonly #content: IndexContent;
 
   /**
@@ -140,16 +138,13 @@ export class UidIndex extends EventEmitter {
    * and state separately, so an entry can arrive before its message, and must not be shown
    * (a FETCH would fail) until the message is there too.
    */
-  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent, opts: { foreignFoldMs?: number } = {}) {
+  constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent) {
     super();
     this.#local = local;
     this.#sealer = sealer;
     this.#state = state;
     this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
-    this.#fold = new MarksFold(
-      { marks: this.#marks, state, stateOf: (logical) => this.#slots.get(logical)?.state, queued: (fn) => this.#queued(fn) },
-      opts.foreignFoldMs ?? FOREIGN_FOLD_MS,
-    );
+    this.#consolidation = new MarksConsolidation({ marks: this.#marks, state, queued: (fn) => this.#queued(fn) });
   }
 
   /** State documents read through the changes feed since this index opened. */
@@ -157,7 +152,7 @@ export class UidIndex extends EventEmitter {
     return this.#documentsRead;
   }
 
-  /** Marks documents shown in the index and not yet folded into their entries (marks.ts). */
+  /** Marks documents the index shows over the entries (marks.ts). */
   get liveMarks(): number {
     return this.#marks.size;
   }
@@ -177,13 +172,17 @@ export class UidIndex extends EventEmitter {
     const res = await this.#local.allDocs({ include_docs: true });
     const journals: Array<{ seq: number; id: string; slots: JournalRow[] }> = [];
     let cursor: number | string | undefined;
+    let marks: Array<[string, string]> = [];
     for (const row of res.rows) {
       if (!row.doc) continue;
       this.#revs.set(row.id, row.doc._rev!);
       const opened = this.#sealer.open<Record<string, unknown>>(row.doc as SealedDoc);
       if (opened.kind === 'mbx') this.#counters.set(opened.logical, opened.meta as unknown as MailboxCounters);
       else if (opened.kind === 'journal') journals.push({ seq: Number(opened.logical), id: row.id, slots: opened.meta.slots as JournalRow[] });
-      else if (opened.kind === 'cursor') cursor = opened.meta.lastSeq as number | string;
+      else if (opened.kind === 'cursor') {
+        cursor = opened.meta.lastSeq as number | string;
+        marks = (opened.meta.marks as Array<[string, string]> | undefined) ?? [];
+      }
     }
     // Journals replay in order; a snapshot (a journal holding every slot) makes older ones moot.
     journals.sort((a, b) => a.seq - b.seq);
@@ -208,12 +207,32 @@ export class UidIndex extends EventEmitter {
       this.#sort();
       this.#lastSeq = cursor;
       this.loadStats.fromJournal = true;
+      await this.#loadMarks(marks);
     }
     const before = this.#documentsRead;
     await this.catchUp();
     this.loadStats.documentsRead = this.#documentsRead - before;
-    // Marks this device wrote before a restart and did not fold yet: folded once it is quiet.
-    if (this.#marks.due(Infinity).length > 0) this.#scheduleCatchUp();
+  }
+
+  /**
+   * The marks live at the persisted feed position, read again: the entries' held states have
+   * them merged in already, but entry revisions arriving later (written without them) and
+   * fresh reads for an update need them. One deleted since is seen going in the feed, or is
+   * gone already here.
+   */
+  async #loadMarks(live: Array<[string, string]>): Promise<void> {
+    if (live.length === 0) return;
+    const got = await this.#state.db.allDocs({ keys: live.map(([id]) => id), include_docs: true });
+    for (const row of got.rows) {
+      if (!row.doc || row.doc._deleted) continue;
+      try {
+        const opened = this.#state.open(row.doc);
+        if (opened.kind === 'marks') this.#marks.add(opened.id, opened.rev, opened.meta as MarksMeta);
+      } catch (err) {
+        this.damaged.set(row.id, errorMessage(err));
+        this.emit('damaged', { id: row.id, error: err });
+      }
+    }
   }
 
   /**
@@ -226,7 +245,7 @@ export class UidIndex extends EventEmitter {
     this.#catchUpTimer = setTimeout(() => {
       this.#catchUpTimer = undefined;
       this.catchUp()
-        .then(() => this.foldMarks())
+        .then(() => this.#consolidation.run())
         .catch(() => undefined)
         .then(() => this.#compactJournals())
         .catch(() => undefined);
@@ -235,18 +254,19 @@ export class UidIndex extends EventEmitter {
   }
 
   /**
-   * Write the live marks into their entries and delete them (marks-fold.ts): this device's
-   * own, and other devices' that have stayed live for foreignFoldMs (`all`: every one).
+   * Replace the live marks by a few holding the same (marks-consolidation.ts): when
+   * CONSOLIDATE_AT are live, or (`force`) when that would write fewer than are live. Runs by
+   * itself once writing pauses.
    */
-  foldMarks(all = false): Promise<void> {
-    return this.#fold.run(all);
+  consolidateMarks(force = false): Promise<void> {
+    return this.#consolidation.run(force);
   }
 
   /** Stop background work, recording the feed position reached, so the next start is quick. */
   async dispose(): Promise<void> {
     clearTimeout(this.#catchUpTimer);
     this.#catchUpTimer = undefined;
-    await this.#fold.dispose();
+    await this.#consolidation.dispose();
     await this.#drainQueued().catch(() => undefined);
     // So the next start reads one snapshot, not the thousands of journals an import leaves.
     await this.#compactJournals().catch(() => undefined);
@@ -314,7 +334,7 @@ export class UidIndex extends EventEmitter {
       for (const w of written) {
         this.#applied.set(w.opened.id, w.rev);
         const created = this.#created(w.opened);
-        this.#apply(w.opened, changes, dirty, { own: true });
+        this.#apply(w.opened, changes, dirty);
         for (const c of created) this.#apply(c, changes, dirty);
       }
       this.#sort();
@@ -341,8 +361,6 @@ export class UidIndex extends EventEmitter {
       const fetch: string[] = [];
       const handed = new Map<string, OpenedState>();
       for (const change of res.results) {
-        // Marks written here are applied already, but their place in the feed holds the cursor.
-        this.#marks.seen(change.id, change.seq);
         if (change.deleted) this.#marks.gone(change.id);
         const applied = this.#applied.get(change.id);
         this.#applied.delete(change.id);
@@ -429,13 +447,13 @@ export class UidIndex extends EventEmitter {
           continue;
         }
         this.#waiting.release(a.opened.id);
-        this.#apply(a.opened, changes, dirty, { seq: a.seq });
+        this.#apply(a.opened, changes, dirty);
         if (a.opened.kind === 'mailbox') next.push(...this.#waiting.for([`mailbox:${a.opened.logical}`]));
       }
       batch = next;
     }
     this.#sort();
-    await this.#persist(dirty, this.#marks.cursor(this.#waiting.cursor(this.#lastSeq)));
+    await this.#persist(dirty, this.#waiting.cursor(this.#lastSeq));
     for (const c of changes.values()) this.emit('change', c);
   }
 
@@ -460,8 +478,8 @@ export class UidIndex extends EventEmitter {
 
   /**
    * The entries a marks document makes that the index does not hold yet, as states at no
-   * revision (their documents are written by the fold). One it holds (its document came
-   * first, or the marks are read again) takes the marks' registers like any marked entry.
+   * revision (a document is written at an entry's first update of its own). One it holds (its
+   * document came first, or the marks are read again) takes their registers like any marked entry.
    */
   #created(opened: OpenedState): OpenedState[] {
     if (opened.kind !== 'marks') return [];
@@ -475,9 +493,9 @@ export class UidIndex extends EventEmitter {
     return meta === opened.meta ? opened : { ...opened, meta };
   }
 
-  #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>, from: { own?: boolean; seq?: number | string } = {}): void {
+  #apply(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>): void {
     if (opened.kind === 'marks') {
-      this.#applyMarks(opened, changes, dirty, from);
+      this.#applyMarks(opened, changes, dirty);
       return;
     }
     if (opened.kind === 'mailbox') {
@@ -519,11 +537,10 @@ export class UidIndex extends EventEmitter {
    * Marks change the entries they name as the entries' own revisions would, at the entry
    * revisions already indexed. An entry not indexed yet takes them when it arrives (#marked).
    */
-  #applyMarks(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>, from: { own?: boolean; seq?: number | string }): void {
-    // Written here, now or before a restart (its stamp names this device): folded once writing pauses.
-    const meta = opened.meta as MarksMeta;
-    const own = from.own === true || meta.stamp.endsWith(`.${this.#state.device}`);
-    const regs = this.#marks.add(opened.id, opened.rev, meta, own, from.seq);
+  #applyMarks(opened: OpenedState, changes: Map<string, IndexChange>, dirty: Set<string>): void {
+    const regs = this.#marks.add(opened.id, opened.rev, opened.meta as MarksMeta);
+    // The live list goes with the feed position: a restart reads them again (#loadMarks).
+    dirty.add('marks');
     for (const [logical, r] of regs) {
       const slot = this.#slots.get(logical);
       const state = slot?.state;
@@ -532,7 +549,8 @@ export class UidIndex extends EventEmitter {
       const marked = withMarks(state.meta, r);
       if (marked !== state.meta) this.#applyEntry(mbx, state.id, state.rev, logical, marked, changes, dirty);
     }
-    this.#fold.schedule();
+    // Piling up (replicated ones too, with no write here to start the timer): consolidated once quiet.
+    if (this.#consolidation.due) this.#scheduleCatchUp();
   }
 
   #applyEntry(mbx: IndexedMailbox, id: string, rev: string, logical: string, meta: EntryMeta, changes: Map<string, IndexChange>, dirty: Set<string>): void {
@@ -602,6 +620,8 @@ export class UidIndex extends EventEmitter {
    * JOURNAL_COMPACT journals, one snapshot journal replaces them all, later (#compactJournals).
    */
   async #persist(dirty: Set<string>, cursor?: number | string): Promise<void> {
+    // The live marks changed: their list is written with the feed position, which may lag them.
+    if (dirty.delete('marks')) cursor ??= this.#waiting.cursor(this.#lastSeq);
     if (dirty.size === 0 && cursor === undefined) return;
     const docs: PouchDocument[] = [];
     const slots: JournalRow[] = [];
@@ -625,7 +645,7 @@ export class UidIndex extends EventEmitter {
     }
     if (cursor !== undefined) {
       // Written with the journal it goes with: a restart trusts the two together.
-      const sealed = this.#sealer.seal({ kind: 'cursor', logical: 'cursor', meta: { lastSeq: cursor } });
+      const sealed = this.#sealer.seal({ kind: 'cursor', logical: 'cursor', meta: { lastSeq: cursor, marks: this.#marks.list() } });
       const rev = this.#revs.get(sealed._id);
       docs.push(rev ? { ...sealed, _rev: rev } : sealed);
     }

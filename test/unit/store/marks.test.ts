@@ -1,8 +1,9 @@
 /**
  * Marks (store/marks.ts): a flag change to many entries is a few immutable documents that the
- * index merges into the entries it shows, folded into the entries later. What a client sees
- * must be exactly what entry revisions would have given: same flags, MODSEQs, announcements;
- * across a restart before the fold; on another device; and merged with that device's edits.
+ * index merges into the entries it shows, a lasting layer consolidated when many pile up. What
+ * a client sees must be exactly what entry revisions would have given: same flags, MODSEQs,
+ * announcements; across a restart; on another device; merged with that device's edits; and
+ * unchanged by a consolidation.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,8 @@ import { PouchDB } from '../../../src/store/pouch.js';
 import { deriveKeys, newRootSecret } from '../../../src/secrets/root.js';
 import { type EntryMeta, liveFlags, mergeEntry, sameMeta } from '../../../src/store/kinds.js';
 import { Sealer } from '../../../src/store/seal.js';
-import { MARKS_MIN, type MarksMeta, folded, markedEntries, withMarks } from '../../../src/store/marks.js';
+import { LiveMarks, MARKS_MIN, MARKS_PER_DOC, type Marked, type MarksMeta, consolidated, createdEntries, folded, markedEntries, withMarks } from '../../../src/store/marks.js';
+import { CONSOLIDATE_AT, MarksConsolidation } from '../../../src/store/marks-consolidation.js';
 import type { IndexChange } from '../../../src/store/uid-index.js';
 import { sleep } from '../../../src/util/time.js';
 import { spamAssassin } from '../../harness/corpus.js';
@@ -77,7 +79,64 @@ test('merging marks into an entry gives what merging the same registers as an en
   }
 });
 
-test('a STORE on many entries writes one marks document, shows and announces it like entry revisions, and survives a restart before the fold', async () => {
+/** What marks documents set per entry, merged, and the entries they make, in a comparable form. */
+function setBy(metas: MarksMeta[]): { marked: Record<string, unknown>; made: Record<string, unknown> } {
+  const all = new Map<string, Marked>();
+  for (const meta of metas) {
+    for (const [logical, m] of markedEntries(meta)) {
+      const had = all.get(logical);
+      const base: EntryMeta = { mailbox: 'x', message: 'x', size: 0, date: 0, flags: had?.flags ?? {}, expunged: had?.expunged ?? [false, ''] };
+      if (had?.moved !== undefined) base.moved = had.moved;
+      const f = folded(base, m);
+      all.set(logical, { flags: f.flags, expunged: f.expunged, ...(f.moved !== undefined ? { moved: f.moved } : {}) });
+    }
+  }
+  const sorted = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : 1)));
+  const marked = sorted(Object.fromEntries([...all].map(([l, m]) => [l, { ...m, flags: sorted(m.flags) }])));
+  const made = sorted(Object.fromEntries(metas.flatMap(createdEntries).map((c) => [c.logical, { ...c.meta, flags: sorted(c.meta.flags) }])));
+  return { marked, made };
+}
+
+test('consolidated marks set what the marks they replace set, per entry and flag, and make the same entries', () => {
+  const ids = Array.from({ length: 2600 }, (_, i) => `e${String(i).padStart(4, '0')}`);
+  const sources: MarksMeta[] = [
+    { stamp: 's1', flags: [['\\Seen', true, ids]] },
+    { stamp: 's2', flags: [], created: ids.slice(0, 100).map((id) => [`c-${id}`, 'box', `m-${id}`, 10, 5, id < 'e0050' ? ['\\Answered'] : []]) },
+    { stamp: 's3', flags: [['\\Seen', false, ids.slice(0, 1000)], ['\\Answered', false, ids.slice(0, 10).map((id) => `c-${id}`)]] },
+    { stamp: 's0', flags: [['\\Seen', false, ids.slice(2000)], ['\\Flagged', true, ids.slice(2000)]], expunged: ids.slice(2500).map((id) => [id]) },
+    { stamp: 's4', flags: [], expunged: [...ids.slice(100, 200).map((id): [string, string] => [id, `c-${id}`]), [`c-${ids[0]}`]] },
+  ];
+  const live = new LiveMarks();
+  sources.forEach((m, i) => live.add(`doc${i}`, '1-a', m));
+  const { marked, made } = live.snapshot();
+  let n = 0;
+  const out = consolidated(marked, made, () => `t${n++}`);
+  assert.equal(out.length, 2, 'MARKS_PER_DOC entries a document');
+  assert.deepEqual(setBy(out), setBy(sources));
+  // Consolidating again changes nothing.
+  const again = new LiveMarks();
+  out.forEach((m, i) => again.add(`c${i}`, '1-a', m));
+  const snap = again.snapshot();
+  assert.deepEqual(setBy(consolidated(snap.marked, snap.made, () => 'u')), setBy(sources));
+});
+
+test('marks are consolidated only when that writes at most half as many documents as are live', () => {
+  const due = (docs: MarksMeta[]) => {
+    const live = new LiveMarks();
+    docs.forEach((m, i) => live.add(`d${i}`, '1-a', m));
+    return new MarksConsolidation({ marks: live, state: undefined as never, queued: async () => undefined }).due;
+  };
+  const ids = (from: number) => Array.from({ length: MARKS_PER_DOC }, (_, i) => `e${from + i}`);
+  const over = (n: number, distinct: boolean) => Array.from({ length: n }, (_, i): MarksMeta => ({ stamp: `s${i}`, flags: [['\\Seen', i % 2 === 0, ids(distinct ? i * MARKS_PER_DOC : 0)]] }));
+  assert.equal(due(over(CONSOLIDATE_AT - 1, false)), false);
+  assert.equal(due(over(CONSOLIDATE_AT, false)), true, 'one STORE toggled back and forth');
+  // One STORE on 40,000 messages is 20 documents naming 20 x MARKS_PER_DOC entries: as few as it gets.
+  assert.equal(due(over(20, true)), false);
+  assert.equal(due([...over(20, true), ...over(19, true)]), false);
+  assert.equal(due([...over(20, true), ...over(20, true)]), true);
+});
+
+test('a STORE on many entries writes one marks document, shows and announces it like entry revisions, and keeps it live across a restart', async () => {
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'local');
   let s = await Store.open({ dir: path, keys, device: 'here' });
@@ -116,34 +175,33 @@ test('a STORE on many entries writes one marks document, shows and announces it 
     const shown = view(s, box);
     assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Flagged')));
 
-    // Closed before the fold: the marks are read again on open, nothing changes for a client.
+    // Closed and opened again: the live marks are listed with the feed position, read again
+    // from that list (the feed is not read again from before them), and stay live.
     await s.close();
     s = await Store.open({ dir: path, keys, device: 'here' });
     assert.deepEqual(view(s, box), shown);
     assert.equal(s.index.liveMarks, 2, 'the marks are live again after the restart');
+    assert.equal(s.index.loadStats.documentsRead, 0, 'read from the list, not by replaying the feed');
+    // An update of one entry decides from what is shown, and writes it: the marks stay.
+    assert.equal(await s.setFlags([entries[1]!], { remove: ['\\Flagged'] }), 1);
+    assert.equal(await s.setFlags([entries[2]!], { add: ['\\Flagged'] }), 0, 'already shown flagged');
+    assert.equal(s.index.liveMarks, 2);
+    const expected = flagsOf(s, box);
+    assert.equal(expected.filter((f) => f.endsWith(':')).length, 1);
 
-    // The fold writes them into the entries and deletes them, without a MODSEQ moving.
-    const folded: IndexChange[] = [];
-    s.index.on('change', (c: IndexChange) => folded.push(c));
-    await s.index.foldMarks(); // written here before the restart: due without waiting
-    assert.equal(s.index.liveMarks, 0);
-    assert.deepEqual(view(s, box), shown);
-    assert.deepEqual(folded.flatMap((c) => [...c.added, ...c.changed, ...c.expunged]), []);
-    assert.ok(!(await kinds(s, keys)).includes('marks'), 'the marks documents are deleted');
-
-    // The entry documents themselves now hold the flags: a store rebuilt from the state
-    // database alone (no local index) shows the same.
+    // A store rebuilt from the state database alone (no local index) shows the same.
     await s.close();
     rmSync(join(path, 'local'), { recursive: true, force: true });
     s = await Store.open({ dir: path, keys, device: 'here' });
     assert.equal(s.index.rebuilt, true);
-    assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Flagged')));
+    assert.deepEqual(flagsOf(s, box), expected);
+    assert.equal(s.index.liveMarks, 2);
   } finally {
     await s.close();
   }
 });
 
-test('a MOVE of many entries is two marks documents, the copies and the expunges: announced once, linked, folded, and carried over a restart', async () => {
+test('a MOVE of many entries is two marks documents, the copies and the expunges: announced once, linked, and kept across a restart and a rebuild', async () => {
   const keys = deriveKeys(newRootSecret());
   const path = join(dir.path, 'move');
   let s = await Store.open({ dir: path, keys, device: 'here' });
@@ -171,7 +229,7 @@ test('a MOVE of many entries is two marks documents, the copies and the expunges
     );
     assert.deepEqual(copies.map((c) => c.uid), copies.map((_, i) => i + 1));
     assert.deepEqual(changes.filter((c) => c.mailbox === archive).flatMap((c) => c.added), copies.map((c) => c.uid));
-    // A copy changed before the fold: its document is written then, and the fold still works.
+    // A copy changed on its own: its first document is written then, the marks' registers in it.
     await s.setFlags([copies[2]!.entry], { add: ['\\Flagged'] });
     const copiesShown = shownCopies();
     assert.deepEqual(changes.filter((c) => c.mailbox === inbox).flatMap((c) => c.expunged).sort((a, b) => a - b), uids, 'each original is announced expunged once');
@@ -180,40 +238,35 @@ test('a MOVE of many entries is two marks documents, the copies and the expunges
 
     await s.close();
     s = await Store.open({ dir: path, keys, device: 'here' });
-    assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length, 'still expunged after a restart before the fold');
-    assert.deepEqual(shownCopies(), copiesShown, 'the copies are the same after a restart before the fold');
-    await s.index.foldMarks(); // written here before the restart: due without waiting
-    assert.deepEqual(shownCopies(), copiesShown);
-    assert.equal(s.index.liveMarks, 0);
-    assert.ok(!(await kinds(s, keys)).includes('marks'));
+    assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length, 'still expunged after a restart');
+    assert.deepEqual(shownCopies(), copiesShown, 'the copies are the same after a restart');
+    assert.equal(s.index.liveMarks, 2);
+    assert.equal(s.index.loadStats.documentsRead, 0);
 
-    // The entry documents hold the expunge and the link to the copy (what carries a flag
-    // change made meanwhile on another device over to the copy).
-    const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
-    const doc = await s.replicated().state.get(s.state.entryId(moving[0]!.logical));
-    const meta = sealer.open<{ expunged: [boolean, string]; moved?: string }>(doc as never).meta;
-    assert.equal(meta.expunged[0], true);
-    assert.equal(meta.moved, copies[0]!.entry);
+    // Rebuilt from the state database alone: the marks make and expunge the same entries.
     await s.close();
     rmSync(join(path, 'local'), { recursive: true, force: true });
     s = await Store.open({ dir: path, keys, device: 'here' });
+    assert.equal(s.index.rebuilt, true);
     assert.equal(s.index.mailbox(inbox)!.entries.size, keep.length);
     assert.deepEqual(
       [...s.index.mailbox(archive)!.entries.values()].map((e) => `${e.logical}:${liveFlags(e.meta).join(',')}`).sort(),
       copiesShown.map((c) => c.slice(c.indexOf(':') + 1)).sort(),
-      'the copies\' own documents hold them',
     );
   } finally {
     await s.close();
   }
 });
 
-test('marks replicate to another device, merge with its own edits by stamp, and are folded once', async () => {
+test('marks replicate to another device, merge with its own edits by stamp across a restart, and consolidate without a client seeing it', async () => {
   const root = newRootSecret();
-  const a = await Store.open({ dir: join(dir.path, 'a'), keys: deriveKeys(root), device: 'deva' });
+  const aDir = join(dir.path, 'a');
+  let a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'deva' });
   const b = await Store.open({ dir: join(dir.path, 'b'), keys: deriveKeys(root), device: 'devb' });
   const replayed: unknown[] = [];
-  for (const s of [a, b]) s.index.on('replayed', (r) => replayed.push(r));
+  const watch = (s: Store) => s.index.on('replayed', (r) => replayed.push(r));
+  watch(a);
+  watch(b);
   try {
     const box = (await a.createMailbox('INBOX')).logical;
     const archive = (await a.createMailbox('Archive')).logical;
@@ -223,12 +276,16 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     assert.equal(b.index.mailbox(box)?.entries.size, N);
 
     // Apart: A marks every entry \Seen and moves all but the first ten to Archive (marks for
-    // the copies and for the expunges); B, later, reads and un-reads entry 5 and flags entry 6.
+    // the copies and for the expunges), and restarts; B, later, reads and un-reads entry 5 and
+    // flags entry 6, writing revisions without A's marks.
     await a.setFlags(ids, { add: ['\\Seen'] });
     const moving = ids.slice(10).map((id) => a.index.entry(id)!);
     const copies = await a.copyEntries(moving, archive);
     await a.expunge(moving.map((e) => e.logical), { movedTo: copies.map((c) => c.entry) });
     assert.equal(a.index.liveMarks, 3);
+    await a.close();
+    a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'deva' });
+    watch(a);
     await sleep(5);
     await b.setFlags([ids[5]!], { add: ['\\Seen'] });
     await b.setFlags([ids[5]!], { remove: ['\\Seen'] });
@@ -240,26 +297,42 @@ test('marks replicate to another device, merge with its own edits by stamp, and 
     }
     const expected = ids.slice(0, 10).map((id, i) => `${id}:${i === 5 ? '' : i === 6 ? '\\Flagged,\\Seen' : '\\Seen'}`).sort();
     const archived = copies.map((c) => `${c.entry}:\\Seen`).sort();
-    assert.deepEqual(flagsOf(a, box), expected);
-    assert.deepEqual(flagsOf(b, box), expected, 'B shows A\'s marks before any fold');
+    assert.deepEqual(flagsOf(a, box), expected, 'A, restarted, merges B\'s revisions with its marks');
+    assert.deepEqual(flagsOf(b, box), expected, 'B shows A\'s marks');
     assert.deepEqual(flagsOf(a, archive), archived);
     assert.deepEqual(flagsOf(b, archive), archived, 'B shows the copies A\'s marks made');
     assert.equal(b.index.liveMarks, 3);
+    assert.deepEqual(replayed, [], 'an entry written without the marks is not taken for a replay');
 
-    // A folds its marks; B learns of the fold and keeps showing the same, with nothing to fold.
+    // A labels and unlabels the copies until CONSOLIDATE_AT marks documents are live.
+    for (let i = 0; a.index.liveMarks < CONSOLIDATE_AT; i++) await a.setFlags(copies.map((c) => c.entry), i % 2 ? { remove: ['$Work'] } : { add: ['$Work'] });
+    assert.equal(a.index.liveMarks, CONSOLIDATE_AT);
+    await sync(a, 'replicate');
+    await sync(b, 'replicate');
+    const labelled = flagsOf(a, archive);
+    assert.deepEqual(flagsOf(b, archive), labelled);
+    const aView = [...view(a, box), ...view(a, archive)];
     const bView = [...view(b, box), ...view(b, archive)];
-    await a.index.foldMarks();
-    assert.equal(a.index.liveMarks, 0);
+
+    // One document replaces them; neither device shows anything new, nor moves a MODSEQ.
+    const changes: IndexChange[] = [];
+    for (const s of [a, b]) s.index.on('change', (c: IndexChange) => changes.push(c));
+    await a.index.consolidateMarks();
+    assert.equal(a.index.liveMarks, 1);
     for (let round = 0; round < 2; round++) {
       await sync(a, 'replicate');
       await sync(b, 'replicate');
     }
-    assert.equal(b.index.liveMarks, 0, 'the deleted marks are no longer live on B');
-    assert.deepEqual(flagsOf(a, box), expected);
-    assert.deepEqual(flagsOf(b, box), expected);
-    assert.deepEqual(flagsOf(b, archive), archived);
-    assert.deepEqual([...view(b, box), ...view(b, archive)], bView, 'A\'s fold moves no MODSEQ on B');
-    assert.deepEqual(replayed, [], 'an entry written without the marks is not taken for a replay');
+    assert.equal(b.index.liveMarks, 1, 'B holds the consolidation, not the marks it replaced');
+    assert.deepEqual([...view(a, box), ...view(a, archive)], aView);
+    assert.deepEqual([...view(b, box), ...view(b, archive)], bView);
+    assert.deepEqual(changes.flatMap((c) => [...c.added, ...c.changed, ...c.expunged]), []);
+    assert.equal((await kinds(b, deriveKeys(root))).filter((k) => k === 'marks').length, 1);
+    await a.close();
+    a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'deva' });
+    assert.deepEqual([...view(a, box), ...view(a, archive)], aView, 'and across a restart');
+    assert.equal(a.index.liveMarks, 1);
+    assert.deepEqual(replayed, []);
     for (const s of [a, b]) {
       const res = await s.replicated().state.allDocs({ include_docs: true, conflicts: true });
       assert.equal(res.rows.filter((r) => (r.doc?._conflicts?.length ?? 0) > 0).length, 0, 'no conflict left behind');
@@ -284,12 +357,11 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
     const copies = await a.copyEntries(moving, archive);
     await a.expunge(ids, { movedTo: copies.map((c) => c.entry) });
     await sleep(5);
-    // B, apart and later, flags the first original; A pulls that before folding its marks,
-    // so A's fold writes on top of B's revision: no conflict, nothing merged.
+    // B, apart and later, flags the first original. A pulls that revision, which says nothing
+    // of the MOVE: live marks say the original is expunged and moved, so A carries the flag.
     await b.setFlags([ids[0]!], { add: ['\\Flagged'] });
     await sync(b, 'carry');
     await sync(a, 'carry');
-    await a.index.foldMarks();
     for (let round = 0; round < 3; round++) {
       await sync(a, 'carry');
       await sync(b, 'carry');
@@ -306,64 +378,43 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
   }
 });
 
-test('marks naming an entry the index holds no state for (first seen expunged) are folded from its document', async () => {
-  const keys = deriveKeys(newRootSecret());
-  const path = join(dir.path, 'stuck');
-  let s = await Store.open({ dir: path, keys, device: 'here' });
-  try {
-    const box = (await s.createMailbox('INBOX')).logical;
-    const ids = (await s.import(box, spamAssassin('spam-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
-    await s.setFlags(ids, { add: ['\\Seen'] });
-    await s.expunge([ids[0]!]);
-    await s.close();
-    rmSync(join(path, 'local'), { recursive: true, force: true });
-    s = await Store.open({ dir: path, keys, device: 'here' });
-    assert.equal(s.index.liveMarks, 1);
-    await s.index.foldMarks(); // written here before the restart: due without waiting
-    assert.equal(s.index.liveMarks, 0, 'folded, so the feed position is no longer held');
-    assert.ok(flagsOf(s, box).every((f) => f.endsWith(':\\Seen')));
-    assert.equal(s.index.mailbox(box)!.entries.size, N - 1);
-  } finally {
-    await s.close();
-  }
-});
-
-
-test('marks fold by themselves: another device\'s once they stay live a while, this device\'s once writing pauses', async () => {
+test('marks piling up are consolidated by themselves: by a device that only pulled them, and by the writer once writing pauses', async () => {
   const root = newRootSecret();
   const aDir = join(dir.path, 'ta');
   let a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'ta' });
-  const b = await Store.open({ dir: join(dir.path, 'tb'), keys: deriveKeys(root), device: 'tb', foreignFoldMs: 1500 });
+  const b = await Store.open({ dir: join(dir.path, 'tb'), keys: deriveKeys(root), device: 'tb' });
+  const toggle = (s: Store, ids: string[], i: number) => s.setFlags(ids, i % 2 ? { remove: ['\\Seen'] } : { add: ['\\Seen'] });
   try {
     const box = (await a.createMailbox('INBOX')).logical;
     const ids = (await a.import(box, spamAssassin('hard-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     await sync(a, 'timers');
     await sync(b, 'timers');
-    // A marks every entry and goes away before folding (a close does not fold).
-    await a.setFlags(ids, { add: ['\\Seen'] });
+    // A marks every entry CONSOLIDATE_AT + 1 times and goes away at once (a close does not consolidate).
+    for (let i = 0; i <= CONSOLIDATE_AT; i++) await toggle(a, ids, i);
+    assert.equal(a.index.liveMarks, CONSOLIDATE_AT + 1);
     await sync(a, 'timers');
     await a.close();
+    const last = flagsOf(b, box).map((f) => `${f.slice(0, f.indexOf(':'))}:\\Seen`);
 
-    // B shows A's marks, and folds them itself once they have stayed live for foreignFoldMs.
+    // B shows A's marks, and consolidates them itself once it is quiet, with no write of its own.
     await sync(b, 'timers');
-    assert.equal(b.index.liveMarks, 1);
-    await until('B folds marks another device left', () => b.index.liveMarks === 0, 10_000);
-    assert.ok(flagsOf(b, box).every((f) => f.endsWith(':\\Seen')));
+    assert.deepEqual(flagsOf(b, box), last);
+    await until('B consolidates marks another device left', () => b.index.liveMarks === 1, 15_000);
+    assert.deepEqual(flagsOf(b, box), last);
     await sync(b, 'timers');
 
-    // A, back, reads its marks again, then learns they were folded elsewhere.
+    // A, back, has its marks live again from its list, then learns they were consolidated.
     a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'ta' });
-    assert.equal(a.index.liveMarks, 1);
+    assert.equal(a.index.liveMarks, CONSOLIDATE_AT + 1);
     await sync(a, 'timers');
-    assert.equal(a.index.liveMarks, 0);
-    assert.deepEqual(flagsOf(a, box), flagsOf(b, box));
-
-    // Its own next marks are folded about five seconds after writing pauses, by nobody's call.
-    await a.setFlags(ids, { add: ['\\Flagged'] });
     assert.equal(a.index.liveMarks, 1);
-    await until('A folds its own marks once quiet', () => a.index.liveMarks === 0, 15_000);
-    assert.ok(!(await kinds(a, deriveKeys(root))).includes('marks'));
-    assert.ok(flagsOf(a, box).every((f) => f.endsWith(':\\Flagged,\\Seen')));
+    assert.deepEqual(flagsOf(a, box), last);
+
+    // Its own next marks are consolidated about five seconds after writing pauses, by nobody's call.
+    for (let i = 1; i < CONSOLIDATE_AT; i++) await toggle(a, ids, i);
+    assert.equal(a.index.liveMarks, CONSOLIDATE_AT);
+    await until('A consolidates its own marks once quiet', () => a.index.liveMarks === 1, 15_000);
+    assert.ok(flagsOf(a, box).every((f) => f.endsWith(':')));
   } finally {
     await a.close();
     await b.close();

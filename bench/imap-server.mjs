@@ -4,7 +4,7 @@
  * thread and compiler add ~30 MB and their own CPU to what would be measured:
  * opens (or creates) a store in DIR with the given root secret, serves IMAP on an ephemeral
  * port, prints `READY <port> <ms from start to listening>`, and on SIGTERM consolidates the
- * marks the operations left (timed: `MARKS <documents> <after> <ms> <peak MB before it>`),
+ * marks the operations left (timed: `MARKS <documents> <after> <ms> <peak MB before> <after>`),
  * prints `RSS <peak MB>` and exits.
  */
 import { join } from 'node:path';
@@ -44,7 +44,7 @@ process.once('SIGTERM', async () => {
   const opsRss = process.resourceUsage().maxRSS / 1024;
   const t = performance.now();
   await store.index.consolidateMarks(true);
-  process.stdout.write(`MARKS ${marks} ${store.index.liveMarks} ${(performance.now() - t).toFixed(0)} ${opsRss.toFixed(0)}\n`);
+  process.stdout.write(`MARKS ${marks} ${store.index.liveMarks} ${(performance.now() - t).toFixed(0)} ${opsRss.toFixed(0)} ${(process.resourceUsage().maxRSS / 1024).toFixed(0)}\n`);
   await store.close();
   process.stdout.write(`RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)}\n`);
   process.exit(0);

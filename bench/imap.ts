@@ -116,14 +116,14 @@ function startWaxseal(dir: string, secret: string, user: string, pass: string): 
   });
 }
 
-async function stopWaxseal(child: ChildProcess): Promise<{ rss: number; marks: { docs: number; after: number; ms: number; rssBefore: number } }> {
+async function stopWaxseal(child: ChildProcess): Promise<{ rss: number; marks: { docs: number; after: number; ms: number; rssBefore: number; rssAfter: number } }> {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.removeAllListeners('exit');
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  const m = /MARKS (\d+) (\d+) (\d+) (\d+)/.exec(out);
-  const marks = { docs: Number(m?.[1] ?? 0), after: Number(m?.[2] ?? 0), ms: Number(m?.[3] ?? 0), rssBefore: Number(m?.[4] ?? NaN) };
+  const m = /MARKS (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  const marks = { docs: Number(m?.[1] ?? 0), after: Number(m?.[2] ?? 0), ms: Number(m?.[3] ?? 0), rssBefore: Number(m?.[4] ?? NaN), rssAfter: Number(m?.[5] ?? NaN) };
   return { rss: Number(/RSS (\d+)/.exec(out)?.[1] ?? NaN), marks };
 }
 
@@ -167,7 +167,7 @@ export async function main(args: string[]): Promise<void> {
     }
     console.log(`Waxseal: load by APPEND ${(loadMs / 1000).toFixed(1)} s, start to first SELECT ${coldMs.toFixed(0)} ms (store open + listen ${wax.startMs} ms), peak RSS ${rss} MB`);
     // Not inside any operation above, but work the STOREs left: shown, so it is not hidden.
-    console.log(`Waxseal: the ${marks.docs} marks documents the operations wrote consolidated into ${marks.after} afterwards in ${marks.ms} ms (background work once 16 are live); peak RSS before that ${marks.rssBefore} MB`);
+    console.log(`Waxseal: the ${marks.docs} marks documents the operations wrote consolidated into ${marks.after} afterwards in ${marks.ms} ms (background work once 16 are live); peak RSS before that ${marks.rssBefore} MB, after it ${marks.rssAfter} MB (the rest is the close)`);
     const dir = fileURLToPath(new URL('./results', import.meta.url));
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `imap-${new Date().toISOString().replace(/[:.]/g, '-')}.json`), JSON.stringify({ n, dovecot: d, waxseal: w, coldMs, rss, loadMs, marks }, null, 2));

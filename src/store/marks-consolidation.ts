@@ -71,8 +71,6 @@ export class MarksConsolidation {
       if (r.error && r.status !== 409) throw new WaxsealError('ESTORE', `Could not delete consolidated marks: ${String(r.message ?? r.error)}`);
       if (!r.error) gone.push(docs[i]![0]);
     });
-    await this.#host.queued(async () => {
-      for (const id of gone) marks.gone(id);
-    });
+    await this.#host.queued(async () => marks.replaced(gone));
   }
 }

@@ -115,12 +115,23 @@ export function markedEntries(meta: MarksMeta): Map<string, Marked> {
 /** Two marks on one entry merged, as its revisions would merge. */
 function mergeMarked(a: Marked | undefined, b: Marked): Marked {
   if (!a) return b;
+  if (covers(a, b)) return a;
   const out: Marked = { flags: mergeRegisters(a.flags, b.flags) };
   const expunged = a.expunged && b.expunged ? mergeRegister(a.expunged, b.expunged) : (a.expunged ?? b.expunged);
   if (expunged) out.expunged = expunged;
   const moved = [a.moved, b.moved].filter((x): x is string => x !== undefined).sort()[0];
   if (moved !== undefined) out.moved = moved;
   return out;
+}
+
+/** Whether `b` adds nothing to `a` (a consolidation's registers, taken in: every one of them). */
+function covers(a: Marked, b: Marked): boolean {
+  for (const flag in b.flags) {
+    const cur = a.flags[flag];
+    if (!cur || mergeRegister(cur, b.flags[flag]!) !== cur) return false;
+  }
+  if (b.expunged && (!a.expunged || mergeRegister(a.expunged, b.expunged) !== a.expunged)) return false;
+  return b.moved === undefined || (a.moved !== undefined && a.moved <= b.moved);
 }
 
 /**
@@ -246,6 +257,14 @@ export class LiveMarks {
   /** What live marks set on an entry. */
   regs(logical: string): Marked | undefined {
     return this.#marked.get(logical);
+  }
+
+  /**
+   * `ids` were consolidated here into documents already added: what they set is live in those,
+   * so what is merged per entry stays as it is (gone() would merge it all again).
+   */
+  replaced(ids: string[]): void {
+    for (const id of ids) this.#live.delete(id);
   }
 
   /** `id` was deleted (consolidated, here or on another device). */

@@ -35,7 +35,10 @@ if (process.env.WAXSEAL_BENCH_PROFILE) {
     process.stderr.write(`rss ${process.hrtime.bigint() / 1000n} ${(m.rss / 1e6).toFixed(0)} heap ${(m.heapTotal / 1e6).toFixed(0)} used ${(m.heapUsed / 1e6).toFixed(0)} ext ${(m.external / 1e6).toFixed(0)}\n`);
   }, 50).unref();
 }
+/** When profiling, the background steps after the operations, on the same clock. */
+const step = (name) => process.env.WAXSEAL_BENCH_PROFILE && process.stderr.write(`step ${process.hrtime.bigint() / 1000n} ${name}\n`);
 process.once('SIGTERM', async () => {
+  step('sigterm');
   await server.close();
   // STOREs, MOVEs and EXPUNGEs on many messages leave marks documents (store/marks.ts), which
   // are consolidated into a few once 16 pile up; the operations leave fewer, so a
@@ -43,9 +46,12 @@ process.once('SIGTERM', async () => {
   const marks = store.index.liveMarks;
   const opsRss = process.resourceUsage().maxRSS / 1024;
   const t = performance.now();
+  step('consolidate');
   await store.index.consolidateMarks(true);
+  step('close');
   process.stdout.write(`MARKS ${marks} ${store.index.liveMarks} ${(performance.now() - t).toFixed(0)} ${opsRss.toFixed(0)} ${(process.resourceUsage().maxRSS / 1024).toFixed(0)}\n`);
   await store.close();
+  step('closed');
   process.stdout.write(`RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)}\n`);
   process.exit(0);
 });

@@ -2,7 +2,9 @@
  * Sync benchmark: replicate an N-message mailbox (default 10,000) from device A to a
  * CouchDB-protocol server, then from the server to a fresh device B holding the same root
  * secret (what pairing gives it), through Waxseal's replication controller: sealed documents,
- * the door that opens every pulled document, the UID index following on B.
+ * the door that opens every pulled document, the UID index following on B. Then every
+ * message flagged on A with both devices syncing, until B shows it, against the same change as a
+ * revision of every plain state document (what a per-entry design replicates).
  *
  * Reference, in the same run and against the same server: PouchDB replicating the same
  * number of plain JSON documents of the same sizes (each sealed document's ciphertext length
@@ -109,8 +111,18 @@ export async function main(args: string[]): Promise<void> {
     const plainB = plain('b');
     const refPull = await plainSync(plainB, remotes, sealedDocs.length);
     const plainCount = (await Promise.all(plainB.map((d) => d.info()))).reduce((n, i) => n + i.doc_count, 0);
+    // The same change as one revision of every entry (how entries changed before marks, and
+    // how a per-entry design replicates it): every plain state document updated once on A,
+    // same size, pushed and pulled.
+    const stateA = plainA[1]!;
+    const stateB = plainB[1]!;
+    let t = performance.now();
+    const stateDocs = await allDocs(stateA);
+    for (let i = 0; i < stateDocs.length; i += 500) await stateA.bulkDocs(stateDocs.slice(i, i + 500).map((d) => ({ ...d, body: `${String(d.body).slice(1)}y` })));
+    await PouchDB.replicate(stateA, remotes[1]!, { batch_size: BATCH, batches_limit: BATCHES });
+    await PouchDB.replicate(remotes[1]!, stateB, { batch_size: BATCH, batches_limit: BATCHES });
+    const refMarkAll = performance.now() - t;
     for (const d of [...plainA, ...plainB]) await d.close();
-    let t: number;
 
     // Waxseal: A pushes through its controller, B (fresh, same root) pulls through its own.
     const syncA = new SyncController({ store: a, keys, server: { url: couch.url }, mergeRecord: (x) => x, batchSize: BATCH });
@@ -129,6 +141,20 @@ export async function main(args: string[]): Promise<void> {
     await syncB.stop();
     const sample = [...b.mailboxByName('INBOX')!.entries.values()].slice(0, 50);
     const verified = (await Promise.all(sample.map((e) => b.read(e)))).every((raw) => messages.some((m) => m.equals(raw)));
+
+    // Every message flagged on A, both devices syncing: from the STORE until B shows all of them
+    // flagged. Written as marks (store/marks.ts): a handful of documents, not one per entry.
+    const a2 = await Store.open({ dir: join(dir, 'a'), keys, device: 'bencha' });
+    const live = [a2, b].map((store) => new SyncController({ store, keys, server: { url: couch.url }, mergeRecord: (x) => x, batchSize: BATCH }));
+    for (const c of live) await c.start();
+    await until(() => live.every((c) => c.status().state === 'in-sync'));
+    const flagged = () => [...b.mailboxByName('INBOX')!.entries.values()].every((e) => e.meta.flags['\\Flagged']?.[0] === true);
+    t = performance.now();
+    await a2.setFlags([...a2.mailboxByName('INBOX')!.entries.values()].map((e) => e.logical), { add: ['\\Flagged'] });
+    await until(flagged);
+    const markAll = performance.now() - t;
+    for (const c of live) await c.stop();
+    await a2.close();
     await b.close();
 
     const docs = sealedDocs.length;
@@ -138,6 +164,9 @@ export async function main(args: string[]): Promise<void> {
     console.log(row('server → B (pull)', pull, refPull));
     console.log(row('total', push + pull, refPush + refPull));
     console.log(`  B shows ${n} messages; 50 sampled byte-exact: ${verified}; reference docs pulled: ${plainCount}`);
+    console.log(
+      `  flag all ${n} on A (STORE 1:* +FLAGS \\Flagged) until B shows it: ${(markAll / 1000).toFixed(2)} s as marks   ${(refMarkAll / 1000).toFixed(2)} s as a revision of every plain state document   ${(markAll / refMarkAll).toFixed(2)}x`,
+    );
   } finally {
     await couch.stop();
     rmSync(dir, { recursive: true, force: true });

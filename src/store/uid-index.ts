@@ -638,10 +638,12 @@ export class UidIndex extends EventEmitter {
       docs.push(rev ? { ...sealed, _rev: rev } : sealed);
     }
     this.#rowsSinceSnapshot += slots.length;
-    let journal: PouchDocument | undefined;
-    if (slots.length > 0) {
+    // A STORE on 10,000 entries changes 10,000 slots at once: SNAPSHOT_CHUNK rows a journal, as
+    // a snapshot is written, not one multi-megabyte document.
+    const journals: PouchDocument[] = [];
+    for (let i = 0; i < slots.length; i += SNAPSHOT_CHUNK) {
       const seq = ++this.#journalSeq;
-      journal = this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots } });
+      journals.push(this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots: slots.slice(i, i + SNAPSHOT_CHUNK) } }));
     }
     if (cursor !== undefined) {
       // Written with the journal it goes with: a restart trusts the two together.
@@ -649,9 +651,9 @@ export class UidIndex extends EventEmitter {
       const rev = this.#revs.get(sealed._id);
       docs.push(rev ? { ...sealed, _rev: rev } : sealed);
     }
-    if (journal) docs.push(journal);
+    docs.push(...journals);
     await this.#write(docs);
-    if (journal) this.#journals.push(journal._id);
+    for (const j of journals) this.#journals.push(j._id);
     // Writes that never pause would never compact: past this many, compact behind them.
     if (this.#journals.length >= JOURNAL_CAP) void this.#compactJournals().catch(() => undefined);
   }

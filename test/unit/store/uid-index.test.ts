@@ -257,5 +257,16 @@ test('a snapshot of more slots than one journal holds is written in chunks and l
     const again = await open();
     assert.equal(again.index.loadStats.fromJournal, true);
     assert.deepEqual(snapshot(again, box), before);
+
+    // A STORE on all 1,500 (as marks) changes 1,500 slots at once: journaled in chunks too.
+    await again.setFlags([...again.index.mailbox(box)!.entries.values()].map((e) => e.logical), { add: ['\\Seen'] });
+    const stored = snapshot(again, box);
     await again.close();
+    const db2 = new PouchDB(join(path, 'local'));
+    assert.equal((await db2.allDocs()).rows.length, docs + 2, 'two journals for 1,500 rows');
+    await db2.close();
+    const third = await open();
+    assert.equal(third.index.loadStats.fromJournal, true);
+    assert.deepEqual(snapshot(third, box), stored);
+    await third.close();
   }));

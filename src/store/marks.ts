@@ -175,7 +175,9 @@ export function folded(meta: EntryMeta, marked: Marked): EntryMeta {
  * MARKS_PER_DOC entries a document, each document stamped `stamp`.
  */
 export function consolidated(marked: Map<string, Marked>, made: Map<string, EntryMeta>, stamp: () => Stamp): MarksMeta[] {
-  const logicals = [...new Set([...marked.keys(), ...made.keys()])].sort();
+  // The entries made first, in the order they were made: a device that learns of them from
+  // here alone gives them UIDs in that order, as the device that copied them did.
+  const logicals = [...new Set([...made.keys(), ...marked.keys()])];
   const out: MarksMeta[] = [];
   for (let i = 0; i < logicals.length; i += MARKS_PER_DOC) {
     const parts = new Map<Stamp, MarksMeta>();
@@ -284,6 +286,7 @@ export class LiveMarks {
   /** Everything live: the documents, what they set per entry (merged) and the entries they make. */
   snapshot(): { docs: Array<[string, string]>; marked: Map<string, Marked>; made: Map<string, EntryMeta> } {
     const made = new Map<string, EntryMeta>();
+    // In the order the documents were taken in, and each one's in its order: the order made.
     for (const l of this.#live.values()) for (const [logical, meta] of l.created) if (!made.has(logical) || meta.expunged[1] < made.get(logical)!.expunged[1]) made.set(logical, meta);
     return { docs: this.list(), marked: new Map(this.#marked), made };
   }

@@ -499,8 +499,10 @@ export class UidIndex extends EventEmitter {
   #created(opened: OpenedState): OpenedState[] {
     if (opened.kind !== 'marks') return [];
     return createdEntries(opened.meta as MarksMeta)
-      .filter((c) => !this.#slots.has(c.logical) && !this.#pending.has(c.logical))
-      .map((c) => ({ id: this.#state.entryId(c.logical), rev: '', kind: 'entry' as const, logical: c.logical, meta: c.meta }));
+      .map((c) => ({ id: this.#state.entryId(c.logical), rev: '', kind: 'entry' as const, logical: c.logical, meta: c.meta }))
+      // Known already: shown, waiting for its mailbox, or waiting for its message (a
+      // consolidation says again what earlier marks made; its own revision may wait too).
+      .filter((c) => !this.#slots.has(c.logical) && !this.#pending.has(c.logical) && !this.#waiting.has(c.id));
   }
 
   #marked(opened: OpenedState): OpenedState {

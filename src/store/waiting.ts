@@ -26,6 +26,11 @@ export class WaitingEntries {
     return this.#byId.size;
   }
 
+  /** Whether the state document `id` is held. */
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
   /** Hold `w` until message document `doc` arrives. */
   hold(w: Waiting, doc: string): void {
     this.release(w.opened.id);

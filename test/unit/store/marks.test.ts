@@ -420,3 +420,102 @@ test('marks piling up are consolidated by themselves: by a device that only pull
     await b.close();
   }
 });
+
+test('a consolidation does not show entries whose message has not arrived (they wait for it)', async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'wa'), keys: deriveKeys(root), device: 'wa' });
+  const b = await Store.open({ dir: join(dir.path, 'wb'), keys: deriveKeys(root), device: 'wb' });
+  try {
+    const inbox = (await a.createMailbox('INBOX')).logical;
+    const archive = (await a.createMailbox('Archive')).logical;
+    const ids = (await a.import(inbox, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    // A copies them all (marks making the copies) and flags the copies (a second marks document).
+    const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
+    await a.setFlags(copies.map((c) => c.entry), { add: ['\\Flagged'] });
+    assert.equal(a.index.liveMarks, 2);
+
+    // B pulls the state before the content (they replicate separately): nothing is shown yet.
+    await PouchDB.replicate(a.replicated().state, b.replicated().state);
+    await b.index.catchUp();
+    assert.equal(b.index.liveMarks, 2);
+    assert.equal(b.index.mailbox(inbox)!.entries.size, 0, 'originals wait for their messages');
+    assert.equal(b.index.mailbox(archive)!.entries.size, 0, 'copies wait for their messages');
+    assert.ok(b.index.waitingForContent >= N);
+
+    // B consolidates (by itself once 16 are live and it is quiet; forced here).
+    await b.index.consolidateMarks(true);
+    assert.equal(b.index.liveMarks, 1);
+    const present = await b.content.has(copies.map((c) => c.message));
+    const shown = [...b.index.mailbox(archive)!.entries.values()];
+    assert.equal(present.size, 0, 'no message has arrived on B');
+    assert.equal(shown.length, 0, `B shows ${shown.length} copies whose message it does not have (a FETCH would fail)`);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('a device that learns of a COPY only from a consolidation gives the copies UIDs in the order they were copied', async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'oa'), keys: deriveKeys(root), device: 'oa' });
+  let b: Store | undefined;
+  try {
+    const inbox = (await a.createMailbox('INBOX')).logical;
+    const archive = (await a.createMailbox('Archive')).logical;
+    const ids = (await a.import(inbox, spamAssassin('easy-ham-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
+    await a.setFlags(copies.map((c) => c.entry), { add: ['\\Flagged'] });
+    const order = (s: Store) => [...s.index.mailbox(archive)!.entries.values()].map((e) => e.logical);
+    assert.deepEqual(order(a), copies.map((c) => c.entry), 'A: in the order copied');
+    await a.index.consolidateMarks(true);
+    assert.equal(a.index.liveMarks, 1);
+
+    // A new device (or A's index rebuilt) reads the consolidation only.
+    b = await Store.open({ dir: join(dir.path, 'ob'), keys: deriveKeys(root), device: 'ob' });
+    for (const name of ['content', 'state'] as const) await PouchDB.replicate(a.replicated()[name], b.replicated()[name]);
+    await b.index.catchUp();
+    assert.equal(b.index.mailbox(archive)!.entries.size, N);
+    assert.deepEqual(order(b), copies.map((c) => c.entry), 'B: copies in the order copied, like the original mailbox');
+  } finally {
+    await a.close();
+    await b?.close();
+  }
+});
+
+test("a copy's own revision waiting for its message is not replaced by what a consolidation says of it", async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'ra'), keys: deriveKeys(root), device: 'ra' });
+  let b = await Store.open({ dir: join(dir.path, 'rb'), keys: deriveKeys(root), device: 'rb' });
+  try {
+    const inbox = (await a.createMailbox('INBOX')).logical;
+    const archive = (await a.createMailbox('Archive')).logical;
+    const ids = (await a.import(inbox, spamAssassin('hard-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
+    // One copy changed on its own: its first document is written, \Flagged in it (not in any marks).
+    await a.setFlags([copies[0]!.entry], { add: ['\\Flagged'] });
+    await a.setFlags(copies.map((c) => c.entry), { add: ['\\Seen'] });
+    const shownOn = (s: Store) => liveFlags(s.index.entry(copies[0]!.entry)!.meta).sort();
+    assert.deepEqual(shownOn(a), ['\\Flagged', '\\Seen']);
+
+    // B pulls the state before the content (they replicate separately): the copy's document
+    // and the marks wait for the messages. Meanwhile A consolidates; B pulls that too.
+    await PouchDB.replicate(a.replicated().state, b.replicated().state);
+    await b.index.catchUp();
+    assert.equal(b.index.mailbox(archive)!.entries.size, 0);
+    await a.index.consolidateMarks(true);
+    assert.equal(a.index.liveMarks, 1);
+    await PouchDB.replicate(a.replicated().state, b.replicated().state);
+    await b.index.catchUp();
+    await PouchDB.replicate(a.replicated().content, b.replicated().content);
+    await b.index.contentArrived();
+    assert.equal(b.index.mailbox(archive)!.entries.size, N);
+    const before = shownOn(b);
+    // A restart does not help: the feed position has passed the copy's document.
+    await b.close();
+    b = await Store.open({ dir: join(dir.path, 'rb'), keys: deriveKeys(root), device: 'rb' });
+    assert.deepEqual({ before, after: shownOn(b) }, { before: ['\\Flagged', '\\Seen'], after: ['\\Flagged', '\\Seen'] }, 'B shows the copy as its own document and the marks say');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

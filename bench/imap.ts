@@ -69,6 +69,10 @@ async function load(port: number, user: string, pass: string, msgs: Buffer[]): P
   c.close();
 }
 
+/** Read-only operations are timed this many times on each server and the median is kept. */
+const REPEAT = 5;
+const READ_ONLY = new Set(['UID FETCH 1:* (UID FLAGS)', 'FETCH 1:* (ENVELOPE BODYSTRUCTURE)', 'FETCH 1:1000 BODY.PEEK[]', 'UID SEARCH TEXT <word>', 'SEARCH SINCE <date>']);
+
 const OPS: Array<[string, (c: Client) => Promise<number>]> = [
   ['UID FETCH 1:* (UID FLAGS)', (c) => c.run('f1', 'f1 UID FETCH 1:* (UID FLAGS)\r\n')],
   ['FETCH 1:* (ENVELOPE BODYSTRUCTURE)', (c) => c.run('f2', 'f2 FETCH 1:* (ENVELOPE BODYSTRUCTURE)\r\n')],
@@ -92,7 +96,11 @@ async function measure(port: number, user: string, pass: string): Promise<Record
   out['LOGIN+SELECT'] = performance.now() - t;
   for (const [name, op] of OPS) {
     const from = process.hrtime.bigint() / 1000n;
-    out[name] = await op(c);
+    // One run of a 10 ms operation is at the mercy of a GC or the scheduler; the median of a
+    // few is not. Operations that change the mailbox run once, as the issue asks.
+    const times: number[] = [];
+    for (let i = 0; i < (READ_ONLY.has(name) ? REPEAT : 1); i++) times.push(await op(c));
+    out[name] = times.sort((x, y) => x - y)[times.length >> 1]!;
     // Monotonic µs, the clock of a V8 CPU profile: lets a profile be cut per operation.
     if (process.env.WAXSEAL_BENCH_PROFILE) console.error(`op ${from} ${process.hrtime.bigint() / 1000n} ${name}`);
   }
@@ -132,7 +140,7 @@ export async function main(args: string[]): Promise<void> {
   const msgs = unique(n, corpus(6000).map((m) => m.raw));
   const user = 'bench@example.test';
   const pass = randomBytes(9).toString('base64url');
-  console.log(`imap benchmark: ${n} messages (${(msgs.reduce((s, m) => s + m.length, 0) / 1e6).toFixed(1)} MB), same operations on Dovecot and Waxseal`);
+  console.log(`imap benchmark: ${n} messages (${(msgs.reduce((s, m) => s + m.length, 0) / 1e6).toFixed(1)} MB), same operations on Dovecot and Waxseal (read-only ones: median of ${REPEAT})`);
   // The Waxseal side runs from the build, as `waxseal serve` does (see imap-server.mjs).
   execFileSync('npm', ['run', '-s', 'build'], { stdio: 'inherit' });
   const dovecot = await startDovecot({ users: [{ user, password: pass }] });

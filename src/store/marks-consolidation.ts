@@ -39,7 +39,7 @@ export class MarksConsolidation {
    */
   get due(): boolean {
     const { marks } = this.#host;
-    return marks.size >= Math.max(CONSOLIDATE_AT, 2 * marks.consolidatedSize);
+    return marks.consolidable >= Math.max(CONSOLIDATE_AT, 2 * marks.consolidatedSize);
   }
 
   /** Consolidate when due (`force`: whenever more than one document is live). Serialised. */
@@ -60,7 +60,7 @@ export class MarksConsolidation {
 
   async #consolidate(force: boolean): Promise<void> {
     const { marks, state } = this.#host;
-    if (this.#disposed || !(force ? marks.size > marks.consolidatedSize : this.due)) return;
+    if (this.#disposed || !(force ? marks.consolidable > marks.consolidatedSize : this.due)) return;
     // One consistent view: documents arriving meanwhile stay live beside the new ones.
     const { docs, marked, made } = marks.snapshot();
     await state.consolidateMarks(marked, made);

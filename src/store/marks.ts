@@ -213,8 +213,21 @@ export function consolidated(marked: Map<string, Marked>, made: Map<string, Entr
   return out;
 }
 
+const FIELDS = new Set(['stamp', 'flags', 'expunged', 'created', 'parts']);
+
+/**
+ * Whether this version knows every field of `meta`. One it does not (written by a later
+ * version) is shown for what it knows but never consolidated, which would drop the rest.
+ */
+function understood(meta: MarksMeta, depth = 0): boolean {
+  for (const key of Object.keys(meta)) if (!FIELDS.has(key) || (key === 'parts' && depth > 0)) return false;
+  return (meta.parts ?? []).every((p) => understood(p, depth + 1));
+}
+
 interface Live {
   rev: string;
+  /** Every field known (understood()): it may be consolidated. */
+  known: boolean;
   regs: Map<string, Marked>;
   /** The entries it makes, as their first revision would hold them. */
   created: Map<string, EntryMeta>;
@@ -234,6 +247,13 @@ export class LiveMarks {
     return this.#live.has(id);
   }
 
+  /** How many live documents a consolidation would replace (those of a known shape). */
+  get consolidable(): number {
+    let n = 0;
+    for (const l of this.#live.values()) if (l.known) n++;
+    return n;
+  }
+
   /** How many documents a consolidation of the live marks would write (MARKS_PER_DOC entries each). */
   get consolidatedSize(): number {
     return Math.ceil(this.#marked.size / MARKS_PER_DOC);
@@ -251,7 +271,7 @@ export class LiveMarks {
       this.#live.get(id)!.rev = rev;
       return regs;
     }
-    this.#live.set(id, { rev, regs, created: new Map(createdEntries(meta).map((c) => [c.logical, c.meta])) });
+    this.#live.set(id, { rev, known: understood(meta), regs, created: new Map(createdEntries(meta).map((c) => [c.logical, c.meta])) });
     for (const [logical, r] of regs) this.#marked.set(logical, mergeMarked(this.#marked.get(logical), r));
     return regs;
   }
@@ -283,11 +303,21 @@ export class LiveMarks {
     }
   }
 
-  /** Everything live: the documents, what they set per entry (merged) and the entries they make. */
+  /**
+   * What a consolidation replaces: the live documents of a known shape, what they set per
+   * entry (merged) and the entries they make. With one of an unknown shape live, what is
+   * merged per entry is recomputed from the others (it stays beside the consolidation).
+   */
   snapshot(): { docs: Array<[string, string]>; marked: Map<string, Marked>; made: Map<string, EntryMeta> } {
+    const known = [...this.#live].filter(([, l]) => l.known);
+    let marked = this.#marked;
+    if (known.length < this.#live.size) {
+      marked = new Map();
+      for (const [, l] of known) for (const [logical, r] of l.regs) marked.set(logical, mergeMarked(marked.get(logical), r));
+    }
     const made = new Map<string, EntryMeta>();
     // In the order the documents were taken in, and each one's in its order: the order made.
-    for (const l of this.#live.values()) for (const [logical, meta] of l.created) if (!made.has(logical) || meta.expunged[1] < made.get(logical)!.expunged[1]) made.set(logical, meta);
-    return { docs: this.list(), marked: new Map(this.#marked), made };
+    for (const [, l] of known) for (const [logical, meta] of l.created) if (!made.has(logical) || meta.expunged[1] < made.get(logical)!.expunged[1]) made.set(logical, meta);
+    return { docs: known.map(([id, l]) => [id, l.rev]), marked: new Map(marked), made };
   }
 }

@@ -375,8 +375,11 @@ export class UidIndex extends EventEmitter {
       if (res.results.length === 0) return;
       const fetch: string[] = [];
       const handed = new Map<string, OpenedState>();
+      // Marks deleted (consolidated) go once the batch is applied: the consolidation that
+      // replaces them comes before them in the feed, maybe in this batch.
+      const gone: string[] = [];
       for (const change of res.results) {
-        if (change.deleted) this.#marks.gone(change.id);
+        if (change.deleted && this.#marks.has(change.id)) gone.push(change.id);
         const applied = this.#applied.get(change.id);
         this.#applied.delete(change.id);
         // Written and applied by this process, and nothing else has arrived for it since.
@@ -419,6 +422,7 @@ export class UidIndex extends EventEmitter {
       }
       this.#lastSeq = res.last_seq;
       await this.#applyReady(arrived);
+      for (const id of gone) this.#marks.gone(id);
     }
   }
 
@@ -449,9 +453,11 @@ export class UidIndex extends EventEmitter {
       const present = unknown.length > 0 ? await this.#content.has([...new Set(unknown.map((a) => (a.opened.meta as EntryMeta).message))]) : new Set<string>();
       const next: Waiting[] = [];
       for (const a of batch) {
-        // A copy the marks make, whose document came first in this batch: the marks' registers
-        // were merged into it already (#applyMarks); its first revision must not replace it.
-        if (a.opened.rev === '' && this.#slots.has(a.opened.logical)) continue;
+        // A copy the marks make, whose own document came first in this batch (the replicator
+        // does not keep the order of a batch): shown, the marks' registers were merged into it
+        // already (#applyMarks); waiting for its message, it takes them when shown (#marked).
+        // Either way the marks' first revision of it must not replace it.
+        if (a.opened.rev === '' && (this.#slots.has(a.opened.logical) || (this.#waiting.rev(a.opened.id) ?? '') !== '')) continue;
         const meta = a.opened.meta as EntryMeta;
         if (a.opened.kind === 'entry' && !this.#mailboxes.has(meta.mailbox)) {
           this.#waiting.hold(a, `mailbox:${meta.mailbox}`);

@@ -31,6 +31,11 @@ export class WaitingEntries {
     return this.#byId.has(id);
   }
 
+  /** The revision of `id` held, if one is. */
+  rev(id: string): string | undefined {
+    return this.#byId.get(id)?.opened.rev;
+  }
+
   /** Hold `w` until message document `doc` arrives. */
   hold(w: Waiting, doc: string): void {
     this.release(w.opened.id);

@@ -120,6 +120,22 @@ test('consolidated marks set what the marks they replace set, per entry and flag
   assert.deepEqual(setBy(consolidated(snap.marked, snap.made, () => 'u')), setBy(sources));
 });
 
+test('a marks document of a shape this version does not know is shown for what it knows, and never consolidated', () => {
+  const live = new LiveMarks();
+  for (let i = 0; i < CONSOLIDATE_AT; i++) live.add(`d${i}`, '1-a', { stamp: `s${String(i).padStart(2, '0')}`, flags: [['\\Seen', i % 2 === 0, ['e1', 'e2']]] });
+  // Written by a later version, with a field this one cannot read (nor must drop).
+  live.add('later', '1-a', { stamp: 's99', flags: [['\\Flagged', true, ['e1']]], renamed: [['e1', 'box2']] } as MarksMeta);
+  assert.deepEqual(live.regs('e1')!.flags['\\Flagged'], [true, 's99'], 'shown for what it knows');
+  assert.equal(live.consolidable, CONSOLIDATE_AT);
+  const snap = live.snapshot();
+  assert.deepEqual(snap.docs.map(([id]) => id).sort(), Array.from({ length: CONSOLIDATE_AT }, (_, i) => `d${i}`).sort(), 'only the documents it knows are replaced');
+  assert.equal(snap.marked.get('e1')!.flags['\\Flagged'], undefined, 'and the later one\'s registers stay in it');
+  assert.deepEqual(snap.marked.get('e1')!.flags['\\Seen'], [false, 's15']);
+  live.replaced(snap.docs.map(([id]) => id));
+  assert.deepEqual(live.list(), [['later', '1-a']]);
+  assert.deepEqual(live.regs('e1')!.flags['\\Flagged'], [true, 's99']);
+});
+
 test('marks are consolidated only when that writes at most half as many documents as are live', () => {
   const due = (docs: MarksMeta[]) => {
     const live = new LiveMarks();
@@ -514,6 +530,37 @@ test("a copy's own revision waiting for its message is not replaced by what a co
     await b.close();
     b = await Store.open({ dir: join(dir.path, 'rb'), keys: deriveKeys(root), device: 'rb' });
     assert.deepEqual({ before, after: shownOn(b) }, { before: ['\\Flagged', '\\Seen'], after: ['\\Flagged', '\\Seen'] }, 'B shows the copy as its own document and the marks say');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('a copy whose own revision arrives before the marks that made it, in one batch, keeps that revision', async () => {
+  const root = newRootSecret();
+  const a = await Store.open({ dir: join(dir.path, 'ba'), keys: deriveKeys(root), device: 'ba' });
+  const b = await Store.open({ dir: join(dir.path, 'bb'), keys: deriveKeys(root), device: 'bb' });
+  try {
+    const inbox = (await a.createMailbox('INBOX')).logical;
+    const archive = (await a.createMailbox('Archive')).logical;
+    const ids = (await a.import(inbox, spamAssassin('spam-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
+    await a.setFlags([copies[0]!.entry], { add: ['\\Flagged'] });
+    // B gets the state in one write, the copy's own document before the marks that made it
+    // (a replicator does not keep the order of a batch), then the messages.
+    const own = a.state.entryId(copies[0]!.entry);
+    const docs = (await a.replicated().state.allDocs({ include_docs: true })).rows.map((r) => r.doc!);
+    const marks = (await kinds(a, deriveKeys(root))).map((k, i) => (k === 'marks' ? docs[i]!._id : undefined)).filter((id) => id !== undefined);
+    assert.equal(marks.length, 1);
+    const last = [own, marks[0]!];
+    await b.replicated().state.bulkDocs([...docs.filter((d) => !last.includes(d._id)), ...last.map((id) => docs.find((d) => d._id === id)!)], { new_edits: false });
+    await b.index.catchUp();
+    await PouchDB.replicate(a.replicated().content, b.replicated().content);
+    await b.index.contentArrived();
+    assert.equal(b.index.mailbox(archive)!.entries.size, N);
+    const copy = b.index.entry(copies[0]!.entry)!;
+    assert.deepEqual(liveFlags(copy.meta), ['\\Flagged']);
+    assert.notEqual(copy.rev, '', 'shown at its own revision');
   } finally {
     await a.close();
     await b.close();

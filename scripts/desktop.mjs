@@ -21,5 +21,6 @@ if (typeof electron !== 'string') {
 }
 const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'app/tsconfig.json'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
-const run = spawnSync(electron, ['dist/app/main/main.js', ...process.argv.slice(2)], { stdio: 'inherit' });
+// The daemon runs in the main process: the same V8 young generation as `waxseal serve` (bin/waxseal.js).
+const run = spawnSync(electron, ['--js-flags=--max-semi-space-size=4', 'dist/app/main/main.js', ...process.argv.slice(2)], { stdio: 'inherit' });
 process.exit(run.status ?? 1);

@@ -18,7 +18,7 @@ import { LiveMarks, MARKS_MIN, MARKS_PER_DOC, type Marked, type MarksMeta, conso
 import { CONSOLIDATE_AT, MarksConsolidation } from '../../../src/store/marks-consolidation.js';
 import type { IndexChange } from '../../../src/store/uid-index.js';
 import { sleep } from '../../../src/util/time.js';
-import { spamAssassin } from '../../harness/corpus.js';
+import { type SpamGroup, spamAssassin } from '../../harness/corpus.js';
 import { startCouchDB, type CouchDB } from '../../harness/couchdb.js';
 import { makeTempDir, type TempDir } from '../../harness/tmp.js';
 import { until } from '../../harness/until.js';
@@ -54,6 +54,21 @@ async function sync(store: Store, prefix: string): Promise<void> {
     await PouchDB.replicate(remote, db);
   }
   await store.index.catchUp();
+}
+
+/**
+ * Device A with INBOX and Archive and N messages of `corpus` in INBOX, and device B holding
+ * the same root secret, empty. `open` opens either again (after a close).
+ */
+async function twoDevices(name: string, corpus: SpamGroup) {
+  const root = newRootSecret();
+  const open = (side: 'a' | 'b') => Store.open({ dir: join(dir.path, `${name}${side}`), keys: deriveKeys(root), device: `${name}${side}` });
+  const a = await open('a');
+  const b = await open('b');
+  const inbox = (await a.createMailbox('INBOX')).logical;
+  const archive = (await a.createMailbox('Archive')).logical;
+  const ids = (await a.import(inbox, spamAssassin(corpus, N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+  return { root, open, a, b, inbox, archive, ids };
 }
 
 test('merging marks into an entry gives what merging the same registers as an entry revision gives', () => {
@@ -360,13 +375,8 @@ test('marks replicate to another device, merge with its own edits by stamp acros
 });
 
 test('a flag set on another device on a message a MOVE (as marks) took away follows it to the copy', async () => {
-  const root = newRootSecret();
-  const a = await Store.open({ dir: join(dir.path, 'ca'), keys: deriveKeys(root), device: 'deva' });
-  const b = await Store.open({ dir: join(dir.path, 'cb'), keys: deriveKeys(root), device: 'devb' });
+  const { a, b, inbox: box, archive, ids } = await twoDevices('c', 'spam-1');
   try {
-    const box = (await a.createMailbox('INBOX')).logical;
-    const archive = (await a.createMailbox('Archive')).logical;
-    const ids = (await a.import(box, spamAssassin('spam-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     await sync(a, 'carry');
     await sync(b, 'carry');
     const moving = ids.map((id) => a.index.entry(id)!);
@@ -438,13 +448,8 @@ test('marks piling up are consolidated by themselves: by a device that only pull
 });
 
 test('a consolidation does not show entries whose message has not arrived (they wait for it)', async () => {
-  const root = newRootSecret();
-  const a = await Store.open({ dir: join(dir.path, 'wa'), keys: deriveKeys(root), device: 'wa' });
-  const b = await Store.open({ dir: join(dir.path, 'wb'), keys: deriveKeys(root), device: 'wb' });
+  const { a, b, inbox, archive, ids } = await twoDevices('w', 'easy-ham-1');
   try {
-    const inbox = (await a.createMailbox('INBOX')).logical;
-    const archive = (await a.createMailbox('Archive')).logical;
-    const ids = (await a.import(inbox, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     // A copies them all (marks making the copies) and flags the copies (a second marks document).
     const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
     await a.setFlags(copies.map((c) => c.entry), { add: ['\\Flagged'] });
@@ -472,13 +477,8 @@ test('a consolidation does not show entries whose message has not arrived (they 
 });
 
 test('a device that learns of a COPY only from a consolidation gives the copies UIDs in the order they were copied', async () => {
-  const root = newRootSecret();
-  const a = await Store.open({ dir: join(dir.path, 'oa'), keys: deriveKeys(root), device: 'oa' });
-  let b: Store | undefined;
+  const { a, b, archive, ids } = await twoDevices('o', 'easy-ham-2');
   try {
-    const inbox = (await a.createMailbox('INBOX')).logical;
-    const archive = (await a.createMailbox('Archive')).logical;
-    const ids = (await a.import(inbox, spamAssassin('easy-ham-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
     await a.setFlags(copies.map((c) => c.entry), { add: ['\\Flagged'] });
     const order = (s: Store) => [...s.index.mailbox(archive)!.entries.values()].map((e) => e.logical);
@@ -487,25 +487,20 @@ test('a device that learns of a COPY only from a consolidation gives the copies 
     assert.equal(a.index.liveMarks, 1);
 
     // A new device (or A's index rebuilt) reads the consolidation only.
-    b = await Store.open({ dir: join(dir.path, 'ob'), keys: deriveKeys(root), device: 'ob' });
     for (const name of ['content', 'state'] as const) await PouchDB.replicate(a.replicated()[name], b.replicated()[name]);
     await b.index.catchUp();
     assert.equal(b.index.mailbox(archive)!.entries.size, N);
     assert.deepEqual(order(b), copies.map((c) => c.entry), 'B: copies in the order copied, like the original mailbox');
   } finally {
     await a.close();
-    await b?.close();
+    await b.close();
   }
 });
 
 test("a copy's own revision waiting for its message is not replaced by what a consolidation says of it", async () => {
-  const root = newRootSecret();
-  const a = await Store.open({ dir: join(dir.path, 'ra'), keys: deriveKeys(root), device: 'ra' });
-  let b = await Store.open({ dir: join(dir.path, 'rb'), keys: deriveKeys(root), device: 'rb' });
+  const { open, a, inbox, archive, ids, ...devices } = await twoDevices('r', 'hard-ham-1');
+  let b = devices.b;
   try {
-    const inbox = (await a.createMailbox('INBOX')).logical;
-    const archive = (await a.createMailbox('Archive')).logical;
-    const ids = (await a.import(inbox, spamAssassin('hard-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
     // One copy changed on its own: its first document is written, \Flagged in it (not in any marks).
     await a.setFlags([copies[0]!.entry], { add: ['\\Flagged'] });
@@ -528,7 +523,7 @@ test("a copy's own revision waiting for its message is not replaced by what a co
     const before = shownOn(b);
     // A restart does not help: the feed position has passed the copy's document.
     await b.close();
-    b = await Store.open({ dir: join(dir.path, 'rb'), keys: deriveKeys(root), device: 'rb' });
+    b = await open('b');
     assert.deepEqual({ before, after: shownOn(b) }, { before: ['\\Flagged', '\\Seen'], after: ['\\Flagged', '\\Seen'] }, 'B shows the copy as its own document and the marks say');
   } finally {
     await a.close();
@@ -537,13 +532,8 @@ test("a copy's own revision waiting for its message is not replaced by what a co
 });
 
 test('a copy whose own revision arrives before the marks that made it, in one batch, keeps that revision', async () => {
-  const root = newRootSecret();
-  const a = await Store.open({ dir: join(dir.path, 'ba'), keys: deriveKeys(root), device: 'ba' });
-  const b = await Store.open({ dir: join(dir.path, 'bb'), keys: deriveKeys(root), device: 'bb' });
+  const { root, a, b, inbox, archive, ids } = await twoDevices('b', 'spam-2');
   try {
-    const inbox = (await a.createMailbox('INBOX')).logical;
-    const archive = (await a.createMailbox('Archive')).logical;
-    const ids = (await a.import(inbox, spamAssassin('spam-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     const copies = await a.copyEntries(ids.map((id) => a.index.entry(id)!), archive);
     await a.setFlags([copies[0]!.entry], { add: ['\\Flagged'] });
     // B gets the state in one write, the copy's own document before the marks that made it

@@ -55,6 +55,10 @@ export async function startImapServer(opts: ImapServerOptions): Promise<ImapServ
 
   const accept = (raw: Socket, secure: boolean) => {
     sockets.add(raw);
+    // Output is already gathered into large writes (below); Nagle's algorithm then only held
+    // a response's last piece (the tagged OK) back until the client's delayed ACK, 40 ms on
+    // Linux: a 3 ms FETCH FLAGS of 10,000 messages measured 40-50 ms one run in three.
+    raw.setNoDelay(true);
     let socket: Socket = raw;
     let secureNow = secure;
     const reader = new CommandReader({

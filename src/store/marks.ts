@@ -289,6 +289,11 @@ export class LiveMarks {
     for (const id of ids) this.#live.delete(id);
   }
 
+  /** The entries live document `id` names. */
+  named(id: string): string[] {
+    return [...(this.#live.get(id)?.regs.keys() ?? [])];
+  }
+
   /** `id` was deleted (consolidated, here or on another device). */
   gone(id: string): void {
     const live = this.#live.get(id);

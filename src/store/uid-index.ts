@@ -421,7 +421,11 @@ export class UidIndex extends EventEmitter {
         arrived.push({ opened: this.#guard(opened), seq: change.seq });
       }
       this.#lastSeq = res.last_seq;
-      await this.#applyReady(arrived);
+      // The entries they named are journaled whole: a marks-only row (JournalRow) is rebuilt
+      // on open from the marks live then, and the consolidation replacing these may not have
+      // arrived yet (a replicator can deliver a deletion before it).
+      const whole = gone.flatMap((id) => this.#marks.named(id)).filter((logical) => this.#slots.get(logical)?.state).map((logical) => `slot:${logical}`);
+      await this.#applyReady(arrived, whole);
       for (const id of gone) this.#marks.gone(id);
     }
   }
@@ -442,9 +446,9 @@ export class UidIndex extends EventEmitter {
    * an entry whose mailbox has not arrived (its document changed later, so it comes later in
    * the feed) waits for the mailbox. Both are released as what they wait for is applied.
    */
-  async #applyReady(arrived: Waiting[]): Promise<void> {
+  async #applyReady(arrived: Waiting[], dirtyToo: string[] = []): Promise<void> {
     const changes = new Map<string, IndexChange>();
-    const dirty = new Set<string>();
+    const dirty = new Set<string>(dirtyToo);
     const isNew = (a: Waiting) => a.opened.kind === 'entry' && !this.#slots.has(a.opened.logical) && !(a.opened.meta as EntryMeta).expunged[0];
     // Entries a marks document makes come right after it, as if their documents had arrived.
     arrived = arrived.flatMap((a) => (a.opened.kind === 'marks' ? [a, ...this.#created(a.opened).map((opened) => ({ opened, seq: a.seq }))] : [a]));

@@ -7,6 +7,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Store } from '../../../src/store/store.js';
@@ -554,5 +555,46 @@ test('a copy whose own revision arrives before the marks that made it, in one ba
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+test('an entry marked by a document whose deletion arrives before its consolidation keeps the flag across a restart', async () => {
+  const keys = deriveKeys(newRootSecret());
+  const path = join(dir.path, 'deleted-first');
+  const sealer = new Sealer({ sealKey: keys.seal, idKey: keys.id });
+  let s = await Store.open({ dir: path, keys, device: 'here' });
+  try {
+    const box = (await s.createMailbox('INBOX')).logical;
+    const entries = (await s.import(box, spamAssassin('easy-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
+    assert.equal(await s.setFlags(entries, { add: ['\\Seen'] }), N);
+    assert.equal(s.index.liveMarks, 1);
+    const shown = view(s, box);
+    assert.ok(shown.every((v) => v.endsWith(':\\Seen')));
+
+    // The marks document, as another device's consolidation deletes it; its deletion is
+    // applied here before the consolidation document arrives (a later replication batch).
+    const db = s.replicated().state;
+    const all = await db.allDocs({ include_docs: true });
+    const marksDoc = all.rows.map((r) => r.doc!).find((d) => s.state.open(d).kind === 'marks')!;
+    const marksMeta = s.state.open(marksDoc).meta as MarksMeta;
+    await db.bulkDocs([{ _id: marksDoc._id, _rev: marksDoc._rev!, _deleted: true }]);
+    await s.index.catchUp();
+    assert.equal(s.index.liveMarks, 0);
+    assert.deepEqual(view(s, box), shown, 'still shown \\Seen before the restart');
+
+    await s.close();
+    s = await Store.open({ dir: path, keys, device: 'here' });
+    const afterRestart = view(s, box);
+
+    // The consolidation arrives (through the feed, as replication writes it).
+    const [c] = consolidated(markedEntries(marksMeta), new Map(), () => marksMeta.stamp + 'z');
+    await s.replicated().state.bulkDocs([sealer.seal({ kind: 'marks', logical: randomUUID(), meta: c! })]);
+    await s.index.catchUp();
+    assert.equal(s.index.liveMarks, 1);
+    const afterConsolidation = view(s, box);
+    // Journal rows rebuilt from the marks live at open would lack \Seen, at an unchanged MODSEQ.
+    assert.deepEqual({ afterRestart, afterConsolidation }, { afterRestart: shown, afterConsolidation: shown });
+  } finally {
+    await s.close();
   }
 });

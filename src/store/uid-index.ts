@@ -7,13 +7,14 @@
  */
 import { hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { WaxsealError, errorMessage } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
 import type { EntryMeta, MailboxMeta } from './kinds.js';
 import type { PouchDb, PouchDocument } from './pouch.js';
-import type { SealedDoc, Sealer } from './seal.js';
+import type { Sealer } from './seal.js';
 import type { OpenedState, StateRepo } from './state.js';
 import { Carries } from './carries.js';
 import { HandOver } from './handover.js';
+import { IndexJournal, type EntrySlot, type MailboxCounters } from './index-journal.js';
 import { LiveMarks, type MarksMeta, createdEntries, withMarks } from './marks.js';
 import { MarksConsolidation } from './marks-consolidation.js';
 import { Replays } from './replays.js';
@@ -51,52 +52,11 @@ export interface IndexChange {
   origin?: unknown;
 }
 
-/** What the state database said last, kept so a restart needs only the changes since. */
-interface Known<M> {
-  id: string;
-  rev: string;
-  meta: M;
-}
-
-interface MailboxCounters {
-  uidValidity: number;
-  uidNext: number;
-  highestModseq: number;
-  state?: Known<MailboxMeta>;
-}
-
-interface EntrySlot {
-  mailbox: string;
-  uid: number;
-  modseq: number;
-  /** Digest of the entry state last indexed: on replay, an unchanged entry keeps its MODSEQ. */
-  h: string;
-  state?: Known<EntryMeta>;
-}
-
 function digest(meta: EntryMeta): string {
   return hash('sha256', JSON.stringify(meta), 'base64').slice(0, 16);
 }
 
 const BATCH = 500;
-const JOURNAL_COMPACT = 256;
-/** Journals past which compaction runs without waiting for writes to pause. */
-const JOURNAL_CAP = 4096;
-/** Slots per journal of a snapshot. */
-const SNAPSHOT_CHUNK = 1000;
-/** Old journals deleted per write once a snapshot has replaced them. */
-const DELETE_BATCH = 256;
-
-/**
- * A slot as the journal stores it: [entry logical id, mailbox, uid, modseq, digest, state].
- * State null: the state of the slot's row before, with the live marks merged in (a slot
- * changed only by marks; a STORE on 10,000 entries journaled every entry's state again, a
- * third of its time).
- */
-type JournalRow = [string, string, number, number, string, (Known<EntryMeta> | null)?];
-
-const row = (logical: string, s: EntrySlot): JournalRow => [logical, s.mailbox, s.uid, s.modseq, s.h, ...(s.state ? [s.state] : [])] as JournalRow;
-
 let lastValidity = 0;
 /** UIDVALIDITY from the clock, never repeating within this process. */
 function freshUidValidity(): number {
@@ -105,17 +65,11 @@ function freshUidValidity(): number {
 }
 
 export class UidIndex extends EventEmitter {
-  readonly #local: PouchDb;
-  readonly #sealer: Sealer;
+  readonly #journal: IndexJournal;
   readonly #state: StateRepo;
   readonly #mailboxes = new Map<string, IndexedMailbox>();
   readonly #counters = new Map<string, MailboxCounters>();
   readonly #slots = new Map<string, EntrySlot>();
-  readonly #revs = new Map<string, string>();
-  /** Ids of journal documents on disk, oldest first, for compaction. */
-  #journals: string[] = [];
-  #journalSeq = 0;
-  #rowsSinceSnapshot = 0;
   /** Revisions this process wrote and applied, by id, until the changes feed passes them. */
   readonly #applied = new Map<string, string>();
   readonly #pending = new Map<string, { id: string; rev: string; logical: string; meta: EntryMeta }>();
@@ -145,8 +99,7 @@ export class UidIndex extends EventEmitter {
    */
   constructor(local: PouchDb, sealer: Sealer, state: StateRepo, content?: IndexContent) {
     super();
-    this.#local = local;
-    this.#sealer = sealer;
+    this.#journal = new IndexJournal(local, sealer, { slots: this.#slots, queued: (fn) => this.#queued(fn) });
     this.#state = state;
     this.#content = content ?? { has: async (m) => new Set(m), docId: (m) => m };
     this.#consolidation = new MarksConsolidation({ marks: this.#marks, state, queued: (fn) => this.#queued(fn) });
@@ -174,38 +127,11 @@ export class UidIndex extends EventEmitter {
    * new or rebuilt index) the state database is replayed from the start.
    */
   async load(): Promise<void> {
-    const res = await this.#local.allDocs({ include_docs: true });
-    const journals: Array<{ seq: number; id: string; slots: JournalRow[] }> = [];
-    let cursor: number | string | undefined;
-    let marks: Array<[string, string]> = [];
-    for (const row of res.rows) {
-      if (!row.doc) continue;
-      this.#revs.set(row.id, row.doc._rev!);
-      const opened = this.#sealer.open<Record<string, unknown>>(row.doc as SealedDoc);
-      if (opened.kind === 'mbx') this.#counters.set(opened.logical, opened.meta as unknown as MailboxCounters);
-      else if (opened.kind === 'journal') journals.push({ seq: Number(opened.logical), id: row.id, slots: opened.meta.slots as JournalRow[] });
-      else if (opened.kind === 'cursor') {
-        cursor = opened.meta.lastSeq as number | string;
-        marks = (opened.meta.marks as Array<[string, string]> | undefined) ?? [];
-      }
-    }
-    // Journals replay in order; a snapshot (a journal holding every slot) makes older ones moot.
-    journals.sort((a, b) => a.seq - b.seq);
-    const byMarks = new Set<string>();
-    for (const j of journals) {
-      for (const [logical, mailbox, uid, modseq, h, row] of j.slots) {
-        const state = row === null ? this.#slots.get(logical)?.state : row;
-        if (row === null) byMarks.add(logical);
-        else byMarks.delete(logical);
-        this.#slots.set(logical, { mailbox, uid, modseq, h, ...(state ? { state } : {}) });
-      }
-    }
-    this.#journals = journals.map((j) => j.id);
-    this.#journalSeq = journals.at(-1)?.seq ?? 0;
+    const { byMarks, cursor } = await this.#journal.load(this.#counters, this.#slots);
     this.rebuilt = this.#counters.size === 0;
     const complete = [...this.#counters.values()].every((c) => c.state) && [...this.#slots.values()].every((s) => s.state);
     if (cursor !== undefined && complete) {
-      await this.#loadMarks(marks);
+      await this.#loadMarks(cursor.marks);
       for (const logical of byMarks) {
         const slot = this.#slots.get(logical)!;
         slot.state = { ...slot.state!, meta: this.shown(logical, slot.state!.meta) };
@@ -221,7 +147,7 @@ export class UidIndex extends EventEmitter {
         this.#insert(mbx, { id: state.id, rev: state.rev, logical, uid: slot.uid, modseq: slot.modseq, meta: state.meta });
       }
       this.#sort();
-      this.#lastSeq = cursor;
+      this.#lastSeq = cursor.lastSeq;
       this.loadStats.fromJournal = true;
     }
     const before = this.#documentsRead;
@@ -262,7 +188,7 @@ export class UidIndex extends EventEmitter {
       this.catchUp()
         .then(() => this.#consolidation.run())
         .catch(() => undefined)
-        .then(() => this.#compactJournals())
+        .then(() => this.#journal.compact())
         .catch(() => undefined);
     }, 5000);
     this.#catchUpTimer.unref();
@@ -284,24 +210,15 @@ export class UidIndex extends EventEmitter {
     await this.#consolidation.dispose();
     await this.#drainQueued().catch(() => undefined);
     // So the next start reads one snapshot, not the thousands of journals an import leaves.
-    await this.#compactJournals().catch(() => undefined);
+    await this.#journal.compact().catch(() => undefined);
   }
 
-  async getSetting<T>(name: string): Promise<T | undefined> {
-    const id = this.#sealer.docId('setting', name);
-    try {
-      const doc = await this.#local.get(id);
-      return this.#sealer.open<{ value: T }>(doc as unknown as SealedDoc, 'setting').meta.value;
-    } catch (err) {
-      if ((err as { status?: number }).status === 404) return undefined;
-      throw err;
-    }
+  getSetting<T>(name: string): Promise<T | undefined> {
+    return this.#journal.getSetting<T>(name);
   }
 
-  async putSetting(name: string, value: unknown): Promise<void> {
-    const sealed = this.#sealer.seal({ kind: 'setting', logical: name, meta: { value } });
-    const rev = this.#revs.get(sealed._id) ?? (await this.#local.get(sealed._id).then((d) => d._rev, () => undefined));
-    await this.#write([rev ? { ...sealed, _rev: rev } : sealed]);
+  putSetting(name: string, value: unknown): Promise<void> {
+    return this.#journal.putSetting(name, value);
   }
 
   /** Live mailboxes, INBOX first, then by name: the same order however the index was loaded. */
@@ -643,91 +560,23 @@ export class UidIndex extends EventEmitter {
   }
 
   /**
-   * Mailbox counters are one small document each; slot changes go into one journal document
-   * per batch (a per-entry document would double the writes of every import). Past
-   * JOURNAL_COMPACT journals, one snapshot journal replaces them all, later (#compactJournals).
+   * Journal what `dirty` names (index-journal.ts): `mbx:` counters, `slot:` whole slots,
+   * `marked:` slots changed only by live marks; with the feed position when given.
    */
   async #persist(dirty: Set<string>, cursor?: number | string): Promise<void> {
     // The live marks changed: their list is written with the feed position, which may lag them.
     if (dirty.delete('marks')) cursor ??= this.#waiting.cursor(this.#lastSeq);
     if (dirty.size === 0 && cursor === undefined) return;
-    const docs: PouchDocument[] = [];
-    const slots: JournalRow[] = [];
+    const counters: Array<[string, MailboxCounters]> = [];
+    const slots: Array<[string, EntrySlot, boolean]> = [];
     for (const key of dirty) {
       const sep = key.indexOf(':');
       const [kind, logical] = [key.slice(0, sep), key.slice(sep + 1)];
-      if (kind === 'slot') {
-        slots.push(row(logical, this.#slots.get(logical)!));
-        continue;
-      }
-      if (kind === 'marked') {
-        const s = this.#slots.get(logical)!;
-        if (!dirty.has(`slot:${logical}`)) slots.push([logical, s.mailbox, s.uid, s.modseq, s.h, null]);
-        continue;
-      }
-      const sealed = this.#sealer.seal({ kind: 'mbx', logical, meta: this.#counters.get(logical)! });
-      const rev = this.#revs.get(sealed._id);
-      docs.push(rev ? { ...sealed, _rev: rev } : sealed);
+      if (kind === 'mbx') counters.push([logical, this.#counters.get(logical)!]);
+      else if (kind === 'slot') slots.push([logical, this.#slots.get(logical)!, false]);
+      else if (!dirty.has(`slot:${logical}`)) slots.push([logical, this.#slots.get(logical)!, true]);
     }
-    this.#rowsSinceSnapshot += slots.length;
-    // A STORE on 10,000 entries changes 10,000 slots at once: SNAPSHOT_CHUNK rows a journal, as
-    // a snapshot is written, not one multi-megabyte document.
-    const journals: PouchDocument[] = [];
-    for (let i = 0; i < slots.length; i += SNAPSHOT_CHUNK) {
-      const seq = ++this.#journalSeq;
-      journals.push(this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots: slots.slice(i, i + SNAPSHOT_CHUNK) } }));
-    }
-    if (cursor !== undefined) {
-      // Written with the journal it goes with: a restart trusts the two together.
-      const sealed = this.#sealer.seal({ kind: 'cursor', logical: 'cursor', meta: { lastSeq: cursor, marks: this.#marks.list() } });
-      const rev = this.#revs.get(sealed._id);
-      docs.push(rev ? { ...sealed, _rev: rev } : sealed);
-    }
-    docs.push(...journals);
-    await this.#write(docs);
-    for (const j of journals) this.#journals.push(j._id);
-    // Writes that never pause would never compact: past this many, compact behind them.
-    if (this.#journals.length >= JOURNAL_CAP) void this.#compactJournals().catch(() => undefined);
-  }
-
-  /**
-   * Replace the journals with a snapshot of every slot. A snapshot rewrites every slot, so
-   * it waits until a quarter as many rows have been journaled since the last one: amortised
-   * O(1) a write (a snapshot every 256 journals made a stream of single APPENDs quadratic
-   * once slots carried their state), while a start still reads at most a quarter of the
-   * slots' worth of small journals. It runs once writing pauses and on close, never inside a
-   * command: writing a 10,000-slot snapshot and deleting the ~2,000 one-row journals that
-   * 10,000 APPENDs leave took ~0.5 s, landing on whichever STORE crossed the threshold. The
-   * deletions go in small writes so that a command arriving meanwhile waits for one only.
-   * The snapshot is written SNAPSHOT_CHUNK slots a journal: as one journal, a 10,000-slot
-   * snapshot was a ~5 MB document whose JSON, sealed copies and LevelDB buffers all lived at
-   * once (+40 MB RSS on close). Chunks are journals like any other, replayed in order.
-   */
-  async #compactJournals(): Promise<void> {
-    let old: string[] = [];
-    await this.#queued(async () => {
-      if (this.#journals.length < JOURNAL_COMPACT || this.#rowsSinceSnapshot * 4 < this.#slots.size) return;
-      this.#rowsSinceSnapshot = 0;
-      const all = [...this.#slots];
-      const chunks: string[] = [];
-      for (let i = 0; i < all.length; i += SNAPSHOT_CHUNK) {
-        const slots = all.slice(i, i + SNAPSHOT_CHUNK).map(([logical, s]) => row(logical, s));
-        const seq = ++this.#journalSeq;
-        const chunk = this.#sealer.seal({ kind: 'journal', logical: String(seq).padStart(12, '0'), meta: { slots } });
-        await this.#write([chunk]);
-        chunks.push(chunk._id);
-      }
-      // Only after the snapshot is safely written do the journals it replaces go.
-      old = this.#journals;
-      this.#journals = chunks;
-    });
-    for (let i = 0; i < old.length; i += DELETE_BATCH) {
-      const ids = old.slice(i, i + DELETE_BATCH);
-      await this.#queued(async () => {
-        await this.#write(ids.map((id) => ({ _id: id, _rev: this.#revs.get(id)!, _deleted: true })));
-        for (const id of ids) this.#revs.delete(id);
-      });
-    }
+    await this.#journal.write(counters, slots, cursor === undefined ? undefined : { lastSeq: cursor, marks: this.#marks.list() });
   }
 
   /** Run `fn` after everything queued on the index so far (applies, catch-ups, compaction). */
@@ -738,14 +587,5 @@ export class UidIndex extends EventEmitter {
       () => undefined,
     );
     return run;
-  }
-
-  async #write(docs: PouchDocument[]): Promise<void> {
-    if (docs.length === 0) return;
-    const results = await this.#local.bulkDocs(docs);
-    results.forEach((r, i) => {
-      if (r.error) throw new WaxsealError('ESTORE', `Could not write the local index: ${String(r.message ?? r.error)}`);
-      this.#revs.set(docs[i]!._id, r.rev!);
-    });
   }
 }

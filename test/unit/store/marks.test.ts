@@ -291,18 +291,14 @@ test('a MOVE of many entries is two marks documents, the copies and the expunges
 });
 
 test('marks replicate to another device, merge with its own edits by stamp across a restart, and consolidate without a client seeing it', async () => {
-  const root = newRootSecret();
-  const aDir = join(dir.path, 'a');
-  let a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'deva' });
-  const b = await Store.open({ dir: join(dir.path, 'b'), keys: deriveKeys(root), device: 'devb' });
+  const { root, open, inbox: box, archive, ids, ...devices } = await twoDevices('x', 'easy-ham-2');
+  let a = devices.a;
+  const b = devices.b;
   const replayed: unknown[] = [];
   const watch = (s: Store) => s.index.on('replayed', (r) => replayed.push(r));
   watch(a);
   watch(b);
   try {
-    const box = (await a.createMailbox('INBOX')).logical;
-    const archive = (await a.createMailbox('Archive')).logical;
-    const ids = (await a.import(box, spamAssassin('easy-ham-2', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     await sync(a, 'replicate');
     await sync(b, 'replicate');
     assert.equal(b.index.mailbox(box)?.entries.size, N);
@@ -316,7 +312,7 @@ test('marks replicate to another device, merge with its own edits by stamp acros
     await a.expunge(moving.map((e) => e.logical), { movedTo: copies.map((c) => c.entry) });
     assert.equal(a.index.liveMarks, 3);
     await a.close();
-    a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'deva' });
+    a = await open('a');
     watch(a);
     await sleep(5);
     await b.setFlags([ids[5]!], { add: ['\\Seen'] });
@@ -361,7 +357,7 @@ test('marks replicate to another device, merge with its own edits by stamp acros
     assert.deepEqual(changes.flatMap((c) => [...c.added, ...c.changed, ...c.expunged]), []);
     assert.equal((await kinds(b, deriveKeys(root))).filter((k) => k === 'marks').length, 1);
     await a.close();
-    a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'deva' });
+    a = await open('a');
     assert.deepEqual([...view(a, box), ...view(a, archive)], aView, 'and across a restart');
     assert.equal(a.index.liveMarks, 1);
     assert.deepEqual(replayed, []);
@@ -406,14 +402,11 @@ test('a flag set on another device on a message a MOVE (as marks) took away foll
 });
 
 test('marks piling up are consolidated by themselves: by a device that only pulled them, and by the writer once writing pauses', async () => {
-  const root = newRootSecret();
-  const aDir = join(dir.path, 'ta');
-  let a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'ta' });
-  const b = await Store.open({ dir: join(dir.path, 'tb'), keys: deriveKeys(root), device: 'tb' });
+  const { open, inbox: box, ids, ...devices } = await twoDevices('t', 'hard-ham-1');
+  let a = devices.a;
+  const b = devices.b;
   const toggle = (s: Store, ids: string[], i: number) => s.setFlags(ids, i % 2 ? { remove: ['\\Seen'] } : { add: ['\\Seen'] });
   try {
-    const box = (await a.createMailbox('INBOX')).logical;
-    const ids = (await a.import(box, spamAssassin('hard-ham-1', N).map((m) => ({ raw: m.raw })))).map((i) => i.entry);
     await sync(a, 'timers');
     await sync(b, 'timers');
     // A marks every entry CONSOLIDATE_AT + 1 times and goes away at once (a close does not consolidate).
@@ -431,7 +424,7 @@ test('marks piling up are consolidated by themselves: by a device that only pull
     await sync(b, 'timers');
 
     // A, back, has its marks live again from its list, then learns they were consolidated.
-    a = await Store.open({ dir: aDir, keys: deriveKeys(root), device: 'ta' });
+    a = await open('a');
     assert.equal(a.index.liveMarks, CONSOLIDATE_AT + 1);
     await sync(a, 'timers');
     assert.equal(a.index.liveMarks, 1);
